@@ -1,0 +1,128 @@
+"""``build_model``: the whole flow convert → locate heads → append decoder → validate → save."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import onnx
+import onnx_graphsurgeon as gs
+
+from onnxpose import __version__
+from onnxpose.convert import convert_to_onnx
+from onnxpose.convert.convert import DEFAULT_OPSET
+from onnxpose.decoder.attach import append_decoder, finish, make_batch_dynamic
+from onnxpose.decoder.settings import MultiPoseSettings, SinglePoseSettings
+from onnxpose.errors import OnnxPoseError
+from onnxpose.heads import HeadOverrides, Heads, locate_heads, strip_coral_decoder_op
+from onnxpose.heads.locate import set_input_size
+from onnxpose.io import check_output_path, write_bytes_atomic
+from onnxpose.metadata import NORMALIZATIONS, metadata_dict, write_metadata
+from onnxpose.validate import ValidationReport, validate_model
+
+STEPS = ("convert", "locate heads", "append decoder", "validate", "save")
+
+
+@dataclass
+class BuildResult:
+    output: Path | None
+    source_format: str
+    heads: Heads
+    decoder: dict
+    outputs: list[str]
+    validation: ValidationReport | None
+    coral_decoder_op: dict | None
+    model: onnx.ModelProto
+
+
+def default_normalization(input_dtype: str) -> str:
+    """uint8 models take raw 0..255 pixels; float PoseNet MobileNets take [-1, 1]."""
+    return "none" if input_dtype == "uint8" else "minus_one_to_one"
+
+
+def decoder_description(decoder, single, multi) -> dict:
+    if decoder == "single":
+        return {"type": "single", **dataclasses.asdict(single)}
+    return {"type": "multi", "settings": multi.to_dict()}
+
+
+def _multi_settings(multi: MultiPoseSettings | None, coral_op: dict | None, heads: Heads,
+                    source: str) -> MultiPoseSettings:
+    if multi is not None:
+        return multi
+    if coral_op is None:
+        return MultiPoseSettings.for_preset("coral")
+    if coral_op["stride"] != heads.output_stride:
+        raise OnnxPoseError(source, f"PosenetDecoderOp stride {coral_op['stride']} differs from the "
+                                    f"output stride {heads.output_stride} of its heads")
+    return MultiPoseSettings.for_preset("coral", max_poses=coral_op["max_detections"],
+                                        score_threshold=coral_op["score_threshold"],
+                                        nms_radius=coral_op["nms_radius"])
+
+
+def build_model(source: str | os.PathLike, output: str | os.PathLike | None, *,
+                decoder: str | None = None,
+                single: SinglePoseSettings = SinglePoseSettings(),
+                multi: MultiPoseSettings | None = None,
+                keep_heads: bool = False,
+                overrides: HeadOverrides = HeadOverrides(),
+                normalization: str | None = None,
+                input_size: tuple[int, int] | None = None,
+                opset: int = DEFAULT_OPSET,
+                validate: bool = True,
+                progress: Callable[[int, str], None] | None = None) -> BuildResult:
+    """Build an ONNX model that outputs keypoints from a PoseNet ``source``.
+
+    ``decoder``: "single" or "multi"; None means "multi" for a model with Coral's
+    PosenetDecoderOp (using its options) and "single" otherwise. ``multi``:
+    MultiPoseSettings (default: the op's options or the coral preset).
+    ``output`` None: build and validate only. The file is written atomically:
+    on any error nothing is left at ``output``.
+    """
+    source = os.fspath(source)
+    report = progress or (lambda step, message: None)
+    if output is not None:
+        check_output_path(output)
+    if normalization is not None and normalization not in NORMALIZATIONS:
+        raise OnnxPoseError(None, f"unknown normalization {normalization!r} "
+                                  f"(choose from {', '.join(NORMALIZATIONS)})")
+
+    report(0, f"converting {source}")
+    model, source_format = convert_to_onnx(source, opset)
+    coral_op = strip_coral_decoder_op(model, source)
+    if input_size is not None:
+        set_input_size(model, input_size, source)
+
+    report(1, "locating heads")
+    heads = locate_heads(model, source, overrides)
+    decoder = decoder or ("multi" if coral_op else "single")
+    if decoder == "multi" and not heads.displacements:
+        raise OnnxPoseError(source, "multi-pose decoding needs displacement heads (64 channels, "
+                                    "or 32 forward + 32 backward); none found")
+    multi = _multi_settings(multi, coral_op, heads, source) if decoder == "multi" else None
+
+    report(2, f"appending the {decoder}-pose decoder")
+    graph = gs.import_onnx(model)
+    make_batch_dynamic(graph)
+    outputs = append_decoder(graph, heads, decoder, single, multi, keep_heads)
+    built = finish(graph, opset)
+    description = decoder_description(decoder, single, multi)
+    write_metadata(built, metadata_dict(
+        version=__version__, model_input=heads.input,
+        normalization=normalization or default_normalization(heads.input.dtype),
+        output_stride=heads.output_stride, decoder=description,
+        source={"file": os.path.basename(source.rstrip("/")), "format": source_format,
+                "coral_decoder_op": coral_op}))
+
+    validation = None
+    if validate:
+        report(3, "validating (checker, shape inference, onnxruntime vs numpy reference)")
+        validation = validate_model(built, source)
+    if output is not None:
+        report(4, f"saving {output}")
+        write_bytes_atomic(output, built.SerializeToString())
+    return BuildResult(Path(output) if output is not None else None, source_format, heads,
+                       description, list(outputs), validation, coral_op, built)

@@ -1,0 +1,99 @@
+"""Append a decoder to a converted model: float NHWC heads in, keypoints out."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnx_graphsurgeon as gs
+
+from onnxpose.decoder.ops import GraphBuilder
+from onnxpose.decoder.settings import MultiPoseSettings, SinglePoseSettings
+from onnxpose.decoder.single_pose import NCHW_FROM_NHWC, append_single_pose_decoder
+from onnxpose.heads import Heads
+
+NHWC_FROM_NCHW = (0, 2, 3, 1)
+BATCH = "N"
+OUTPUT_DTYPES = {"pose_count": np.int32}
+
+
+def float_nhwc_head(b: GraphBuilder, tensor: gs.Variable, heads: Heads, name: str) -> gs.Variable:
+    """Dequantize / cast a head to float32 and bring it to NHWC."""
+    q = heads.quantization.get(tensor.name)
+    if q is not None:
+        tensor = b.dequantize(tensor, np.float32(q.scale), np.array(q.zero_point, dtype=q.dtype),
+                              f"{name}_dequantized")
+    elif heads.dtypes.get(tensor.name) == "float16":
+        tensor = b.cast(tensor, np.float32, f"{name}_float")
+    if heads.layout == "NCHW":
+        tensor = b.transpose(tensor, NHWC_FROM_NCHW, f"{name}_nhwc")
+    return b.identity(tensor, name)
+
+
+def float_heads(b: GraphBuilder, graph: gs.Graph, heads: Heads) -> dict[str, gs.Variable]:
+    tensors = graph.tensors()
+    out = {"heatmaps": float_nhwc_head(b, tensors[heads.heatmaps], heads, "heatmaps"),
+           "short_offsets": float_nhwc_head(b, tensors[heads.short_offsets], heads, "short_offsets")}
+    parts = [float_nhwc_head(b, tensors[name], heads, f"displacements_{i}")
+             for i, name in enumerate(heads.displacements)]
+    if len(parts) == 2:  # forward [y16, x16] + backward [y16, x16] → 64 channels
+        out["displacements"] = b.concat(parts, axis=3, name="displacements")
+    elif len(parts) == 1:
+        out["displacements"] = b.identity(parts[0], "displacements")
+    return out
+
+
+def make_batch_dynamic(graph: gs.Graph) -> None:
+    """Symbolic batch on the input; intermediate shapes are dropped and re-inferred."""
+    for tensor in graph.inputs:
+        tensor.shape = [BATCH] + list(tensor.shape[1:])
+    inputs = {id(t) for t in graph.inputs}
+    for tensor in graph.tensors().values():
+        if isinstance(tensor, gs.Variable) and id(tensor) not in inputs:
+            tensor.shape = None
+
+
+def append_decoder(graph: gs.Graph, heads: Heads, decoder: str,
+                   single: SinglePoseSettings | None = None,
+                   multi: MultiPoseSettings | None = None,
+                   keep_heads: bool = False) -> dict[str, gs.Variable]:
+    """Append heads post-processing and the chosen decoder; sets graph.outputs."""
+    b = GraphBuilder(graph, "heads/")
+    floats = float_heads(b, graph, heads)
+    input_hw = (heads.input.height, heads.input.width)
+    if decoder == "single":
+        outputs = append_single_pose_decoder(graph, floats["heatmaps"], floats["short_offsets"],
+                                             input_hw, heads.grid, heads.output_stride,
+                                             single or SinglePoseSettings())
+    elif decoder == "multi":
+        if "displacements" not in floats:
+            raise ValueError("multi-pose decoding needs displacement heads")
+        from onnxpose.decoder.multi_pose import append_multi_pose_decoder
+        outputs = append_multi_pose_decoder(graph, floats["heatmaps"], floats["short_offsets"],
+                                            floats["displacements"], input_hw,
+                                            heads.output_stride, multi or MultiPoseSettings())
+        for name, tensor in outputs.items():
+            tensor.name = name
+    else:
+        raise ValueError(f"unknown decoder {decoder!r}")
+    if keep_heads:
+        for name, tensor in floats.items():
+            tensor.name = name
+            outputs[name] = tensor
+    for name, tensor in outputs.items():
+        tensor.dtype = OUTPUT_DTYPES.get(name, np.float32)
+    graph.outputs = list(outputs.values())
+    return outputs
+
+
+def finish(graph: gs.Graph, opset: int) -> onnx.ModelProto:
+    """cleanup, toposort, export, re-infer shapes."""
+    graph.cleanup().toposort()
+    model = gs.export_onnx(graph, do_type_check=True)
+    _set_opset(model, opset)
+    return onnx.shape_inference.infer_shapes(model)
+
+
+def _set_opset(model: onnx.ModelProto, opset: int) -> None:
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx") and entry.version < opset:
+            entry.version = opset

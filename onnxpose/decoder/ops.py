@@ -1,0 +1,169 @@
+"""Small graph-building helpers on top of onnx-graphsurgeon.
+
+Each helper adds exactly one named ONNX node through ``graph.layer`` and
+returns its output tensor, so decoder code reads like the math it implements
+and every intermediate tensor keeps a meaningful name (prefixed by the
+builder's ``prefix``). Python numbers and numpy arrays passed as inputs become
+named constants.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnx_graphsurgeon as gs
+
+_NP_TO_ONNX = {
+    np.dtype(np.float32): onnx.TensorProto.FLOAT,
+    np.dtype(np.int64): onnx.TensorProto.INT64,
+    np.dtype(np.int32): onnx.TensorProto.INT32,
+    np.dtype(np.bool_): onnx.TensorProto.BOOL,
+    np.dtype(np.uint8): onnx.TensorProto.UINT8,
+    np.dtype(np.int8): onnx.TensorProto.INT8,
+}
+
+
+def onnx_dtype(dtype) -> int:
+    return _NP_TO_ONNX[np.dtype(dtype)]
+
+
+class GraphBuilder:
+    """Adds named nodes to ``graph``; tensor names are ``f"{prefix}{name}"``."""
+
+    def __init__(self, graph: gs.Graph, prefix: str = ""):
+        self.graph = graph
+        self.prefix = prefix
+        self._const_count = 0
+
+    # -- tensors -----------------------------------------------------------
+    def name(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def const(self, value, name: str | None = None, dtype=None) -> gs.Constant:
+        array = np.asarray(value, dtype=dtype)
+        if array.dtype == np.float64:
+            array = array.astype(np.float32)
+        if name is None:
+            self._const_count += 1
+            name = f"const_{self._const_count}"
+        return gs.Constant(self.name(name), np.ascontiguousarray(array))
+
+    def _tensor(self, x):
+        if isinstance(x, gs.Tensor):
+            return x
+        if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
+            return self.const(np.int64(x))
+        return self.const(x)
+
+    # -- one node ----------------------------------------------------------
+    def op(self, op_type: str, inputs, name: str, attrs: dict | None = None,
+           num_outputs: int = 1, dtype=None, output_names=None):
+        """Add one ``op_type`` node; returns its output (or list of outputs)."""
+        names = output_names or ([name] if num_outputs == 1 else
+                                 [f"{name}_{i}" for i in range(num_outputs)])
+        outputs = [gs.Variable(self.name(n), dtype=dtype) for n in names]
+        self.graph.layer(op=op_type, name=self.name(name) + "_node",
+                         inputs=[self._tensor(x) if x is not None else gs.Variable.empty()
+                                 for x in inputs],
+                         outputs=outputs, attrs=attrs or {})
+        return outputs[0] if num_outputs == 1 else outputs
+
+    # -- named wrappers, one per op ------------------------------------------
+    def add(self, a, b, name): return self.op("Add", [a, b], name)
+    def sub(self, a, b, name): return self.op("Sub", [a, b], name)
+    def mul(self, a, b, name): return self.op("Mul", [a, b], name)
+    def div(self, a, b, name): return self.op("Div", [a, b], name)
+    def mod(self, a, b, name): return self.op("Mod", [a, b], name)
+    def neg(self, x, name): return self.op("Neg", [x], name)
+    def floor(self, x, name): return self.op("Floor", [x], name)
+    def sigmoid(self, x, name): return self.op("Sigmoid", [x], name)
+    def exp(self, x, name): return self.op("Exp", [x], name)
+    def sqrt(self, x, name): return self.op("Sqrt", [x], name)
+    def relu(self, x, name): return self.op("Relu", [x], name)
+    def minimum(self, a, b, name): return self.op("Min", [a, b], name)
+    def maximum(self, a, b, name): return self.op("Max", [a, b], name)
+    def equal(self, a, b, name): return self.op("Equal", [a, b], name)
+    def less(self, a, b, name): return self.op("Less", [a, b], name)
+    def greater(self, a, b, name): return self.op("Greater", [a, b], name)
+    def greater_or_equal(self, a, b, name): return self.op("GreaterOrEqual", [a, b], name)
+    def logical_and(self, a, b, name): return self.op("And", [a, b], name)
+    def logical_not(self, x, name): return self.op("Not", [x], name)
+    def where(self, cond, a, b, name): return self.op("Where", [cond, a, b], name)
+    def identity(self, x, name): return self.op("Identity", [x], name)
+    def shape(self, x, name): return self.op("Shape", [x], name)
+
+    def clip(self, x, lo, hi, name):
+        return self.op("Clip", [x, lo, hi], name)
+
+    def cast(self, x, to, name):
+        return self.op("Cast", [x], name, {"to": onnx_dtype(to)}, dtype=np.dtype(to))
+
+    def transpose(self, x, perm, name):
+        return self.op("Transpose", [x], name, {"perm": list(perm)})
+
+    def reshape(self, x, shape, name):
+        return self.op("Reshape", [x, np.asarray(shape, dtype=np.int64)
+                                   if not isinstance(shape, gs.Tensor) else shape], name)
+
+    def concat(self, xs, axis, name):
+        return self.op("Concat", list(xs), name, {"axis": axis})
+
+    def split(self, x, sizes, axis, name):
+        return self.op("Split", [x, np.asarray(sizes, dtype=np.int64)], name,
+                       {"axis": axis}, num_outputs=len(sizes))
+
+    def slice(self, x, starts, ends, axes, name, steps=None):
+        inputs = [x, np.asarray(starts, np.int64), np.asarray(ends, np.int64),
+                  np.asarray(axes, np.int64)]
+        if steps is not None:
+            inputs.append(np.asarray(steps, np.int64))
+        return self.op("Slice", inputs, name)
+
+    def unsqueeze(self, x, axes, name):
+        return self.op("Unsqueeze", [x, np.asarray(axes, dtype=np.int64)], name)
+
+    def squeeze(self, x, axes, name):
+        return self.op("Squeeze", [x, np.asarray(axes, dtype=np.int64)], name)
+
+    def gather(self, x, indices, axis, name):
+        return self.op("Gather", [x, indices], name, {"axis": axis})
+
+    def gather_elements(self, x, indices, axis, name):
+        return self.op("GatherElements", [x, indices], name, {"axis": axis})
+
+    def argmax(self, x, axis, name, keepdims=True):
+        # select_last_index=0: on ties the first index wins, as numpy.argmax.
+        return self.op("ArgMax", [x], name, {"axis": axis, "keepdims": int(keepdims),
+                                            "select_last_index": 0}, dtype=np.int64)
+
+    def topk(self, x, k, axis, name, largest=True, sorted=True):
+        values, indices = self.op("TopK", [x, np.asarray([k], dtype=np.int64)], name,
+                                  {"axis": axis, "largest": int(largest), "sorted": int(sorted)},
+                                  num_outputs=2, output_names=[f"{name}_values", f"{name}_indices"])
+        return values, indices
+
+    def _reduce(self, op_type, x, axes, name, keepdims, axes_as_input_since):
+        axes = np.asarray(axes, dtype=np.int64)
+        if (self.graph.opset or 0) >= axes_as_input_since:
+            return self.op(op_type, [x, axes], name, {"keepdims": int(keepdims)})
+        return self.op(op_type, [x], name, {"axes": axes.tolist(), "keepdims": int(keepdims)})
+
+    def reduce_mean(self, x, axes, name, keepdims=False):
+        return self._reduce("ReduceMean", x, axes, name, keepdims, 18)
+
+    def reduce_sum(self, x, axes, name, keepdims=False):
+        return self._reduce("ReduceSum", x, axes, name, keepdims, 13)
+
+    def reduce_max(self, x, axes, name, keepdims=False):
+        return self._reduce("ReduceMax", x, axes, name, keepdims, 18)
+
+    def reduce_min(self, x, axes, name, keepdims=False):
+        return self._reduce("ReduceMin", x, axes, name, keepdims, 18)
+
+    def max_pool(self, x, kernel, name, pads=None):
+        return self.op("MaxPool", [x], name, {"kernel_shape": list(kernel),
+                                              "pads": list(pads or [0] * (2 * len(kernel))),
+                                              "strides": [1] * len(kernel)})
+
+    def dequantize(self, x, scale, zero_point, name):
+        return self.op("DequantizeLinear", [x, scale, zero_point], name, dtype=np.float32)

@@ -1,0 +1,79 @@
+"""Single-pose decoding as ONNX ops: TF.js PoseNet's decodeSinglePose.
+
+Per keypoint: ArgMax over the flattened heatmap grid (first index wins ties,
+like numpy), GatherElements of the logit and of the y and x short offsets at
+that cell, ``row = cell // w``, ``col = cell % w``, then coordinates by the
+chosen convention (see SinglePoseSettings).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx_graphsurgeon as gs
+
+from onnxpose.decoder.ops import GraphBuilder
+from onnxpose.decoder.settings import SinglePoseSettings
+from onnxpose.keypoints import NUM_KEYPOINTS
+
+NCHW_FROM_NHWC = (0, 3, 1, 2)
+
+
+def flatten_grid(b: GraphBuilder, field, channels: int, name: str):
+    """[N,h,w,C] → [N,C,h*w]."""
+    channels_first = b.transpose(field, NCHW_FROM_NHWC, f"{name}_nchw")
+    return b.reshape(channels_first, [0, channels, -1], f"{name}_flat")
+
+
+def gather_at_cells(b: GraphBuilder, heatmaps_flat, offsets_flat):
+    """Best cell per keypoint, its logit and its (y, x) offsets; each [N,17,1]."""
+    cells = b.argmax(heatmaps_flat, axis=2, name="best_cell")
+    logits = b.gather_elements(heatmaps_flat, cells, axis=2, name="best_logit")
+    cells_yx = b.concat([cells, cells], axis=1, name="best_cell_yx")
+    offsets = b.gather_elements(offsets_flat, cells_yx, axis=2, name="best_offset")
+    offset_y, offset_x = b.split(offsets, [NUM_KEYPOINTS, NUM_KEYPOINTS], axis=1,
+                                 name="best_offset_yx")
+    return cells, logits, offset_y, offset_x
+
+
+def cell_to_row_col(b: GraphBuilder, cells, grid_w: int):
+    rows = b.cast(b.div(cells, np.int64(grid_w), "best_row_int"), np.float32, "best_row")
+    cols = b.cast(b.mod(cells, np.int64(grid_w), "best_col_int"), np.float32, "best_col")
+    return rows, cols
+
+
+def append_single_pose_decoder(graph: gs.Graph, heatmaps: gs.Variable, short_offsets: gs.Variable,
+                               input_hw: tuple[int, int], grid: tuple[int, int],
+                               output_stride: int, settings: SinglePoseSettings,
+                               prefix: str = "single_pose/") -> dict[str, gs.Variable]:
+    """Append the decoder; heads are float32 NHWC. Returns the named output tensors."""
+    b = GraphBuilder(graph, prefix)
+    grid_h, grid_w = grid
+    input_h, input_w = input_hw
+    heatmaps_flat = flatten_grid(b, heatmaps, NUM_KEYPOINTS, "heatmaps")
+    offsets_flat = flatten_grid(b, short_offsets, 2 * NUM_KEYPOINTS, "short_offsets")
+    cells, logits, offset_y, offset_x = gather_at_cells(b, heatmaps_flat, offsets_flat)
+    rows, cols = cell_to_row_col(b, cells, grid_w)
+
+    if settings.coordinates == "stride":
+        row_px = b.mul(rows, np.float32(output_stride), "row_px")
+        col_px = b.mul(cols, np.float32(output_stride), "col_px")
+        scores = b.sigmoid(logits, "score")
+    else:  # "grid": row / (h - 1) * input_h, raw heatmap value as score
+        row_px = b.mul(b.div(rows, np.float32(grid_h - 1), "row_unit"), np.float32(input_h), "row_px")
+        col_px = b.mul(b.div(cols, np.float32(grid_w - 1), "col_unit"), np.float32(input_w), "col_px")
+        scores = logits
+    y = b.add(row_px, offset_y, "y")
+    x = b.add(col_px, offset_x, "x")
+
+    if settings.layout == "movenet":
+        y = b.div(y, np.float32(input_h), "y_normalized")
+        x = b.div(x, np.float32(input_w), "x_normalized")
+        keypoints = b.concat([y, x, scores], axis=2, name="keypoints_yx_score")
+        output = b.unsqueeze(keypoints, [1], "output_0")
+        output.name = "output_0"
+        return {"output_0": output}
+
+    keypoints = b.concat([y, x, scores], axis=2, name="keypoints")
+    pose_score = b.reduce_mean(scores, [1, 2], "pose_score")
+    keypoints.name, pose_score.name = "keypoints", "pose_score"
+    return {"keypoints": keypoints, "pose_score": pose_score}

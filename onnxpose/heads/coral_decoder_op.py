@@ -1,0 +1,52 @@
+"""Coral's ``PosenetDecoderOp``: detect it, read its options, cut the graph before it.
+
+tf2onnx keeps the TFLite custom op as a node named ``TFL_PosenetDecoderOp``
+with its flexbuffer options as attributes. Its three inputs are the float
+heads (heatmaps, short offsets, 64-channel mid offsets); onnxpose makes those
+the graph's outputs and removes the op, so a standard-op decoder can follow.
+"""
+
+from __future__ import annotations
+
+import onnx
+from onnx import helper
+
+from onnxpose.errors import OnnxPoseError
+
+OP_SUFFIX = "PosenetDecoderOp"
+_OPTION_NAMES = ("max_detections", "score_threshold", "nms_radius", "stride")
+
+
+def strip_coral_decoder_op(model: onnx.ModelProto, source: str) -> dict | None:
+    """Replace a PosenetDecoderOp by its inputs as outputs; returns its options (or None)."""
+    nodes = [n for n in model.graph.node if n.op_type.endswith(OP_SUFFIX)]
+    if not nodes:
+        return None
+    if len(nodes) > 1:
+        raise OnnxPoseError(source, f"{len(nodes)} {OP_SUFFIX} nodes; expected one")
+    node = nodes[0]
+    if len(node.input) != 3:
+        raise OnnxPoseError(source, f"{OP_SUFFIX} has {len(node.input)} inputs; expected 3")
+    options = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    missing = [k for k in _OPTION_NAMES if k not in options]
+    if missing:
+        raise OnnxPoseError(source, f"{OP_SUFFIX} lacks options {', '.join(missing)}")
+
+    consumed = {i for n in model.graph.node if n is not node for i in n.input}
+    if any(o in consumed for o in node.output):
+        raise OnnxPoseError(source, f"{OP_SUFFIX} outputs feed other nodes; cannot replace it")
+    model.graph.node.remove(node)
+    del model.graph.output[:]
+    model.graph.output.extend(helper.make_empty_tensor_value_info(name) for name in node.input)
+    inferred = onnx.shape_inference.infer_shapes(model)
+    known = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
+    del model.graph.output[:]
+    model.graph.output.extend(known.get(name, helper.make_empty_tensor_value_info(name))
+                              for name in node.input)
+    return {
+        "max_detections": int(options["max_detections"]),
+        "score_threshold": float(options["score_threshold"]),
+        "nms_radius": float(options["nms_radius"]),
+        "stride": int(options["stride"]),
+        "heads": list(node.input),
+    }

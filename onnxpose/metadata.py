@@ -1,0 +1,84 @@
+"""ONNX ``metadata_props`` that make a built model self-describing.
+
+Every key starts with ``onnxpose.`` and holds JSON. ``PoseSession`` reads them
+to preprocess images and interpret outputs; other runtimes can read them with
+``onnx.load(...).metadata_props`` or ``InferenceSession.get_modelmeta()``.
+Values are parsed with ``json.loads`` only: never evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import onnx
+
+from onnxpose.keypoints import KEYPOINT_NAMES, POSE_CHAIN, SKELETON
+
+PREFIX = "onnxpose."
+NORMALIZATIONS = {
+    # name: (scale, offset) so that model_input = pixel * scale + offset, pixel in 0..255
+    "none": (1.0, 0.0),
+    "minus_one_to_one": (2.0 / 255.0, -1.0),
+    "zero_to_one": (1.0 / 255.0, 0.0),
+}
+
+
+@dataclass(frozen=True)
+class PoseModelInfo:
+    """What a built model declares about itself."""
+
+    version: str
+    input_name: str
+    input_layout: str
+    input_height: int
+    input_width: int
+    input_dtype: str
+    normalization: str
+    output_stride: int
+    decoder: dict
+    keypoint_names: tuple
+    skeleton: tuple
+
+    @property
+    def multi_pose(self) -> bool:
+        return self.decoder.get("type") == "multi"
+
+
+def metadata_dict(*, version, model_input, normalization, output_stride, decoder, source) -> dict:
+    return {
+        "version": version,
+        "keypoint_names": list(KEYPOINT_NAMES),
+        "skeleton": [list(e) for e in SKELETON],
+        "pose_chain": [list(e) for e in POSE_CHAIN],
+        "output_stride": output_stride,
+        "input": {"name": model_input.name, "layout": model_input.layout,
+                  "height": model_input.height, "width": model_input.width,
+                  "dtype": model_input.dtype, "normalization": normalization,
+                  "color": "RGB", "resize": "stretch, bilinear"},
+        "decoder": decoder,
+        "source": source,
+    }
+
+
+def write_metadata(model: onnx.ModelProto, values: dict) -> None:
+    keep = [p for p in model.metadata_props if not p.key.startswith(PREFIX)]
+    del model.metadata_props[:]
+    model.metadata_props.extend(keep)
+    for key, value in values.items():
+        model.metadata_props.add(key=PREFIX + key, value=json.dumps(value, sort_keys=True))
+
+
+def parse_metadata(props: dict[str, str]) -> PoseModelInfo | None:
+    """PoseModelInfo from a key→value mapping (onnx or onnxruntime), or None if absent."""
+    values = {k[len(PREFIX):]: json.loads(v) for k, v in props.items() if k.startswith(PREFIX)}
+    if "input" not in values or "decoder" not in values:
+        return None
+    inp = values["input"]
+    return PoseModelInfo(
+        version=values.get("version", "?"), input_name=inp["name"], input_layout=inp["layout"],
+        input_height=int(inp["height"]), input_width=int(inp["width"]),
+        input_dtype=inp["dtype"], normalization=inp["normalization"],
+        output_stride=int(values["output_stride"]), decoder=values["decoder"],
+        keypoint_names=tuple(values.get("keypoint_names", KEYPOINT_NAMES)),
+        skeleton=tuple(tuple(e) for e in values.get("skeleton", SKELETON)))
