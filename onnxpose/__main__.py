@@ -1,0 +1,5 @@
+import sys
+
+from onnxpose.cli import main
+
+sys.exit(main())

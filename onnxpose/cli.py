@@ -1,0 +1,201 @@
+"""The ``onnxpose`` command line (click)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from onnxpose import __version__
+from onnxpose.errors import OnnxPoseError
+
+
+def _size(value: str | None):
+    if value is None:
+        return None
+    try:
+        height, width = (int(v) for v in value.lower().split("x"))
+        if height < 1 or width < 1:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not HxW (e.g. 257x257)")
+    return height, width
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="onnxpose")
+def cli():
+    """Turn PoseNet models into ONNX models that output final keypoints, and run them."""
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Where to write the built .onnx model (written atomically).")
+@click.option("--decoder", type=click.Choice(["single", "multi"]), default=None,
+              help="single: one pose per image (argmax). multi: several people. "
+                   "Default: multi for a model with Coral's PosenetDecoderOp, else single.")
+@click.option("--preset", type=click.Choice(["coral", "tfjs"]), default="coral", show_default=True,
+              help="Multi-pose semantics: Coral's decoder op or TF.js decodeMultiplePoses.")
+@click.option("--max-poses", type=click.IntRange(1), default=None, help="Multi: poses per image (coral 10, tfjs 5).")
+@click.option("--score-threshold", type=float, default=None, help="Multi: minimum score (coral 0.2, tfjs 0.5).")
+@click.option("--nms-radius", type=click.FloatRange(0), default=None, help="Multi: NMS radius in input pixels (coral 10, tfjs 20).")
+@click.option("--candidates", type=click.IntRange(1), default=None, help="Multi: K best local maxima tried as roots (default 64).")
+@click.option("--refine-steps", type=click.IntRange(0), default=None, help="Multi: short-offset refinement steps (coral 5, tfjs 2).")
+@click.option("--coordinates", type=click.Choice(["stride", "grid"]), default="stride", show_default=True,
+              help="Single: stride: y = row*stride + offset, score = sigmoid(logit). "
+                   "grid: y = row/(h-1)*input_h + offset, score = raw heatmap value.")
+@click.option("--layout", type=click.Choice(["onnxpose", "movenet"]), default="onnxpose", show_default=True,
+              help="Single: onnxpose: keypoints [N,17,3] px + pose_score [N]. "
+                   "movenet: output_0 [N,1,17,3], y/x divided by input height/width.")
+@click.option("--keep-heads", is_flag=True, help="Also output the float heads (heatmaps, short_offsets, displacements).")
+@click.option("--heatmaps", default=None, help="Output name of the heatmap head (overrides discovery).")
+@click.option("--offsets", default=None, help="Output name of the short-offset head.")
+@click.option("--displacements", default=None, help="Output name(s) of the displacement head(s), comma-separated (64, or fwd,bwd).")
+@click.option("--output-stride", type=click.IntRange(1), default=None, help="Override the inferred output stride.")
+@click.option("--input-size", default=None, help="Fix the input size HxW (for models with a dynamic one).")
+@click.option("--normalization", type=click.Choice(["none", "minus_one_to_one", "zero_to_one"]), default=None,
+              help="How pixels 0..255 map to the model input (default: none for uint8 inputs, minus_one_to_one for float).")
+@click.option("--opset", type=click.IntRange(17), default=17, show_default=True, help="ONNX opset.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+def build(model, output, decoder, preset, max_poses, score_threshold, nms_radius, candidates,
+          refine_steps, coordinates, layout, keep_heads, heatmaps, offsets, displacements,
+          output_stride, input_size, normalization, opset, quiet):
+    """Build MODEL (.tflite, SavedModel dir, TF.js model.json, .onnx) into an ONNX model
+    that outputs keypoints; validated against the numpy reference before it is written."""
+    from onnxpose.build import STEPS, build_model
+    from onnxpose.decoder.settings import MultiPoseSettings, SinglePoseSettings
+    from onnxpose.heads import HeadOverrides
+
+    multi_flags = dict(max_poses=max_poses, score_threshold=score_threshold, nms_radius=nms_radius,
+                       candidates=candidates, refine_steps=refine_steps)
+    explicit_multi = any(v is not None for v in multi_flags.values()) or \
+        click.get_current_context().get_parameter_source("preset").name != "DEFAULT"
+    multi = MultiPoseSettings.for_preset(preset, **multi_flags) if explicit_multi else None
+    overrides = HeadOverrides(heatmaps, offsets,
+                              tuple(d for d in (displacements or "").split(",") if d),
+                              output_stride)
+
+    def progress(step, message):
+        if not quiet:
+            click.echo(f"[{step + 1}/{len(STEPS)}] {message}", err=True)
+
+    result = build_model(model, output, decoder=decoder, single=SinglePoseSettings(coordinates, layout),
+                         multi=multi, keep_heads=keep_heads, overrides=overrides,
+                         normalization=normalization, input_size=_size(input_size), opset=opset,
+                         progress=progress)
+    heads = result.heads
+    click.echo(f"wrote {result.output}")
+    click.echo(f"  input {heads.input.name} {heads.input.dtype} [N,{heads.input.height},"
+               f"{heads.input.width},3] ({heads.input.layout}); output stride {heads.output_stride}; "
+               f"grid {heads.grid[0]}x{heads.grid[1]}")
+    click.echo(f"  decoder {json.dumps(result.decoder)}")
+    click.echo(f"  outputs {', '.join(result.outputs)}")
+    v = result.validation
+    click.echo(f"  validated: batch {v.batch}, max |Δ| vs numpy reference {v.max_position_error_px:.2g} px, "
+               f"{v.max_score_error:.2g} in score")
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def inspect(model, as_json):
+    """Print MODEL's inputs, heads, output stride, quantization and op counts."""
+    from onnxpose.inspect import format_report, inspect_model
+    report = inspect_model(model)
+    click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Write the image with the skeleton(s) drawn (PNG/JPEG by extension).")
+@click.option("--json", "as_json", is_flag=True, help="Print the poses as JSON.")
+@click.option("--providers", default="auto", show_default=True,
+              help="auto (TensorRT > CUDA > CPU, those that load) or a list like cuda,cpu.")
+@click.option("--min-score", type=float, default=0.2, show_default=True,
+              help="Keypoints below this score are not drawn or listed.")
+def predict(model, image, out, as_json, providers, min_score):
+    """Run a built MODEL on IMAGE; print keypoints and optionally draw them."""
+    from onnxpose.io import atomic_output, check_output_path
+    from onnxpose.runtime.draw import draw_poses
+    from onnxpose.runtime.images import load_image
+    from onnxpose.runtime.session import PoseSession
+
+    if out is not None:
+        check_output_path(out)
+    session = PoseSession(model, providers=providers)
+    picture = load_image(image)
+    result = session.predict(picture)
+    if as_json:
+        payload = {"model": str(model), "image": str(image), "providers": session.providers,
+                   **result.to_dict()}
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        click.echo(f"{image}: {len(result.scores)} pose(s) on {session.providers[0]}")
+        for index, pose in enumerate(result.poses):
+            click.echo(f"pose {index}: score {pose.score:.3f}")
+            for k in pose.keypoints:
+                if k.score >= min_score:
+                    click.echo(f"  {k.name:<14} x {k.x:8.1f}  y {k.y:8.1f}  score {k.score:.3f}")
+    if out is not None:
+        fmt = "JPEG" if out.suffix.lower() in (".jpg", ".jpeg") else "PNG"
+        with atomic_output(out) as tmp:
+            draw_poses(picture, result, min_score).save(tmp, format=fmt)
+        click.echo(f"wrote {out}", err=True)
+
+
+@cli.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("graphs"), show_default=True,
+              help="Directory for the golden decoder-only graphs.")
+def golden(out):
+    """Regenerate the golden decoder-only graphs (graphs/*.onnx) checked by the tests."""
+    from onnxpose.decoder.golden import write_goldens
+    if not out.is_dir():
+        raise OnnxPoseError(out, "no such directory")
+    for path in write_goldens(out):
+        click.echo(f"wrote {path}")
+
+
+def main(argv=None) -> int:
+    """Entry point: one-line errors, exit 2 for user errors, 1 for internal ones."""
+    debug = bool(os.environ.get("ONNXPOSE_DEBUG"))
+    try:
+        cli.main(args=argv, prog_name="onnxpose", standalone_mode=False)
+        return 0
+    except OnnxPoseError as exc:
+        click.echo(f"onnxpose: error: {exc}", err=True)
+        if debug:
+            raise
+        return 2
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("onnxpose: aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("onnxpose: interrupted", err=True)
+        return 130
+    except Exception as exc:  # never a traceback for the user
+        if debug:
+            raise
+        text = " ".join(str(exc).split())[:300]
+        click.echo(f"onnxpose: error: internal error: {type(exc).__name__}: {text} "
+                   "(set ONNXPOSE_DEBUG=1 for a traceback)", err=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""``onnxpose inspect``: what a model is, before or after ``build``."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+from onnxpose.convert import convert_to_onnx
+from onnxpose.errors import OnnxPoseError
+from onnxpose.heads import HeadOverrides, locate_heads, strip_coral_decoder_op
+from onnxpose.heads.tensors import graph_inputs, graph_outputs
+from onnxpose.metadata import parse_metadata
+
+
+def inspect_model(path: str | os.PathLike, overrides: HeadOverrides = HeadOverrides()) -> dict:
+    """A JSON-ready description: inputs, outputs, heads, stride, quantization, op counts."""
+    path = os.fspath(path)
+    model, source_format = convert_to_onnx(path)
+    metadata = parse_metadata({p.key: p.value for p in model.metadata_props})
+    report = {
+        "file": path,
+        "format": source_format,
+        "inputs": [i.describe() for i in graph_inputs(model)],
+        "outputs": [o.describe() for o in graph_outputs(model)],
+        "op_counts": dict(sorted(Counter(n.op_type for n in model.graph.node).items())),
+        "nodes": len(model.graph.node),
+    }
+    if metadata is not None:
+        report["onnxpose"] = {"version": metadata.version, "decoder": metadata.decoder,
+                              "output_stride": metadata.output_stride,
+                              "input": {"name": metadata.input_name,
+                                        "size": [metadata.input_height, metadata.input_width],
+                                        "layout": metadata.input_layout,
+                                        "dtype": metadata.input_dtype,
+                                        "normalization": metadata.normalization}}
+        return report
+    coral_op = strip_coral_decoder_op(model, path)
+    if coral_op is not None:
+        report["coral_decoder_op"] = coral_op
+    try:
+        heads = locate_heads(model, path, overrides)
+    except OnnxPoseError as exc:
+        report["heads_error"] = exc.reason
+        return report
+    report["heads"] = {"heatmaps": heads.heatmaps, "short_offsets": heads.short_offsets,
+                       "displacements": list(heads.displacements), "layout": heads.layout,
+                       "grid": list(heads.grid)}
+    report["output_stride"] = heads.output_stride
+    report["input"] = {"name": heads.input.name, "size": [heads.input.height, heads.input.width],
+                       "layout": heads.input.layout, "dtype": heads.input.dtype}
+    report["quantization"] = {name: {"scale": q.scale, "zero_point": q.zero_point, "dtype": q.dtype}
+                              for name, q in heads.quantization.items()}
+    return report
+
+
+def format_report(report: dict) -> str:
+    lines = [f"{report['file']} ({report['format']})"]
+    lines += [f"  input   {i}" for i in report["inputs"]]
+    lines += [f"  output  {o}" for o in report["outputs"]]
+    if "onnxpose" in report:
+        meta = report["onnxpose"]
+        lines.append(f"  onnxpose {meta['version']} model: decoder {meta['decoder']}")
+        lines.append(f"  input  {meta['input']}; output stride {meta['output_stride']}")
+    if "coral_decoder_op" in report:
+        lines.append(f"  Coral PosenetDecoderOp: {report['coral_decoder_op']}")
+    if "heads" in report:
+        heads = report["heads"]
+        lines.append(f"  heads ({heads['layout']}, grid {heads['grid'][0]}x{heads['grid'][1]}):")
+        lines.append(f"    heatmaps       {heads['heatmaps']}")
+        lines.append(f"    short offsets  {heads['short_offsets']}")
+        lines.append(f"    displacements  {', '.join(heads['displacements']) or '(none)'}")
+        lines.append(f"  output stride {report['output_stride']}")
+        for name, q in report["quantization"].items():
+            lines.append(f"  quantized {name}: {q['dtype']} scale {q['scale']:.6g} "
+                         f"zero point {q['zero_point']}")
+    if "heads_error" in report:
+        lines.append(f"  heads: {report['heads_error']}")
+    ops = ", ".join(f"{k} {v}" for k, v in report["op_counts"].items())
+    lines.append(f"  {report['nodes']} nodes: {ops}")
+    return "\n".join(lines)
