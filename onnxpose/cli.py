@@ -89,9 +89,10 @@ def build(model, output, decoder, preset, max_poses, score_threshold, nms_radius
                          progress=progress)
     heads = result.heads
     click.echo(f"wrote {result.output}")
-    click.echo(f"  input {heads.input.name} {heads.input.dtype} [N,{heads.input.height},"
-               f"{heads.input.width},3] ({heads.input.layout}); output stride {heads.output_stride}; "
-               f"grid {heads.grid[0]}x{heads.grid[1]}")
+    hw = f"{heads.input.height},{heads.input.width}"
+    dims = f"N,{hw},3" if heads.input.layout == "NHWC" else f"N,3,{hw}"
+    click.echo(f"  input {heads.input.name} {heads.input.dtype} [{dims}] ({heads.input.layout}); "
+               f"output stride {heads.output_stride}; grid {heads.grid[0]}x{heads.grid[1]}")
     click.echo(f"  decoder {json.dumps(result.decoder)}")
     click.echo(f"  outputs {', '.join(result.outputs)}")
     v = result.validation

@@ -76,7 +76,10 @@ def append_decoder(graph: gs.Graph, heads: Heads, decoder: str,
     else:
         raise ValueError(f"unknown decoder {decoder!r}")
     if keep_heads:
+        existing = graph.tensors()
         for name, tensor in floats.items():
+            if name in existing and existing[name] is not tensor:
+                existing[name].name = f"{name}_raw"  # a source output had the same name
             tensor.name = name
             outputs[name] = tensor
     for name, tensor in outputs.items():
@@ -90,6 +93,8 @@ def finish(graph: gs.Graph, opset: int) -> onnx.ModelProto:
     graph.cleanup().toposort()
     model = gs.export_onnx(graph, do_type_check=True)
     _set_opset(model, opset)
+    # The lowest IR version that carries these opsets: runtimes lag behind the onnx package.
+    model.ir_version = onnx.helper.find_min_ir_version_for(list(model.opset_import))
     return onnx.shape_inference.infer_shapes(model)
 
 

@@ -45,7 +45,7 @@ def with_head_outputs(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str
     existing = {o.name for o in probe.graph.output}
     names = []
     for head in HEAD_TENSORS:
-        for candidate in (head, _PREFIXED[head]):
+        for candidate in (_PREFIXED[head], head):
             if candidate in produced:
                 names.append(candidate)
                 if candidate not in existing:
