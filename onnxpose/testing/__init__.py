@@ -1,1 +1,1 @@
-"""testing"""
+"""Model factories for tests and benchmarks (made by scripts, never committed)."""
