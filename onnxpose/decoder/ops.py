@@ -167,3 +167,36 @@ class GraphBuilder:
 
     def dequantize(self, x, scale, zero_point, name):
         return self.op("DequantizeLinear", [x, scale, zero_point], name, dtype=np.float32)
+
+    # -- more one-node helpers (multi-pose decoder) ----------------------------
+    def scalar(self, value, dtype, name: str | None = None) -> gs.Constant:
+        """A 0-d constant (``const`` stores 0-d arrays as shape [1])."""
+        if name is None:
+            self._const_count += 1
+            name = f"const_{self._const_count}"
+        return gs.Constant(self.name(name), np.array(value, dtype=dtype).reshape(()))
+
+    def matmul(self, a, b, name): return self.op("MatMul", [a, b], name)
+    def gemm(self, a, b, c, name): return self.op("Gemm", [a, b, c], name)  # a @ b + c (2-D)
+    def less_or_equal(self, a, b, name): return self.op("LessOrEqual", [a, b], name)
+
+    def reduce_attr(self, op_type, x, axes, name, keepdims=False):
+        """ReduceMax/Min/Mean/Prod with ``axes`` as an attribute (opset <= 17)."""
+        return self.op(op_type, [x], name, {"axes": list(axes), "keepdims": int(keepdims)})
+
+    def cumsum(self, x, axis, name):
+        return self.op("CumSum", [x, np.asarray(axis, dtype=np.int64)], name)
+
+    def pad(self, x, pads, name, value=0.0):
+        return self.op("Pad", [x, np.asarray(pads, dtype=np.int64),
+                               np.asarray(value, dtype=np.float32)], name)
+
+    def range_(self, start, limit, delta, name):
+        return self.op("Range", [start, limit, delta], name)
+
+    def loop(self, body: gs.Graph, trip_count, cond, loop_vars, name):
+        """ONNX Loop over ``body`` (inputs: iteration, condition, *loop_vars;
+        outputs: condition, *loop_vars); returns the final loop variables."""
+        outputs = self.op("Loop", [trip_count, cond, *loop_vars], name, {"body": body},
+                          num_outputs=len(loop_vars))
+        return outputs if len(loop_vars) > 1 else [outputs]

@@ -1,0 +1,23 @@
+"""Multi-pose reference decoding by preset (what the ONNX multi-pose decoder computes).
+
+``decode_multiple_poses`` dispatches on ``settings.preset`` to
+``decode_multiple_poses_coral`` or ``decode_multiple_poses_tfjs``. It takes
+equal-score candidates in scan order (``tie_order="scan"``), as the ONNX
+graph's ``TopK`` does, so that it can check built models; pass
+``tie_order="heap"`` to reproduce the original decoders' priority queues.
+"""
+
+from __future__ import annotations
+
+from onnxpose.decoder.settings import MultiPoseSettings
+from onnxpose.reference.decode_multiple_poses_coral import decode_multiple_poses_coral
+from onnxpose.reference.decode_multiple_poses_tfjs import decode_multiple_poses_tfjs
+
+DECODERS = {"coral": decode_multiple_poses_coral, "tfjs": decode_multiple_poses_tfjs}
+
+
+def decode_multiple_poses(heatmaps, short_offsets, displacements, output_stride: int,
+                          settings: MultiPoseSettings, *, tie_order: str = "scan"):
+    """(keypoints [N,P,17,3], pose_scores [N,P], pose_count [N] int32); see the presets."""
+    return DECODERS[settings.preset](heatmaps, short_offsets, displacements, output_stride,
+                                     settings, tie_order=tie_order)
