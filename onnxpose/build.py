@@ -10,6 +10,8 @@ from typing import Callable
 
 import onnx
 import onnx_graphsurgeon as gs
+from onnx.checker import ValidationError
+from onnx.shape_inference import InferenceError
 
 from onnxpose import __version__
 from onnxpose.convert import convert_to_onnx
@@ -20,7 +22,7 @@ from onnxpose.errors import OnnxPoseError
 from onnxpose.heads import HeadOverrides, Heads, locate_heads, strip_coral_decoder_op
 from onnxpose.heads.locate import set_input_size
 from onnxpose.io import check_output_path, write_bytes_atomic
-from onnxpose.metadata import NORMALIZATIONS, metadata_dict, write_metadata
+from onnxpose.metadata import NORMALIZATIONS, PREFIX, metadata_dict, write_metadata
 from onnxpose.validate import ValidationReport, validate_model
 
 STEPS = ("convert", "locate heads", "append decoder", "validate", "save")
@@ -63,6 +65,21 @@ def _multi_settings(multi: MultiPoseSettings | None, coral_op: dict | None, head
                                         nms_radius=coral_op["nms_radius"])
 
 
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())[:300]
+    return f"{type(exc).__name__}: {text}".rstrip(": ")
+
+
+def _check_not_source(source: str, output) -> None:
+    """Refuse to write the built model over its own source."""
+    try:
+        same = os.path.exists(output) and os.path.samefile(source, output)
+    except OSError:
+        same = False
+    if same:
+        raise OnnxPoseError(output, "output path is the source model itself; choose another -o")
+
+
 def build_model(source: str | os.PathLike, output: str | os.PathLike | None, *,
                 decoder: str | None = None,
                 single: SinglePoseSettings = SinglePoseSettings(),
@@ -86,12 +103,16 @@ def build_model(source: str | os.PathLike, output: str | os.PathLike | None, *,
     report = progress or (lambda step, message: None)
     if output is not None:
         check_output_path(output)
+        _check_not_source(source, output)
     if normalization is not None and normalization not in NORMALIZATIONS:
         raise OnnxPoseError(None, f"unknown normalization {normalization!r} "
                                   f"(choose from {', '.join(NORMALIZATIONS)})")
 
     report(0, f"converting {source}")
     model, source_format = convert_to_onnx(source, opset)
+    if any(p.key.startswith(PREFIX) for p in model.metadata_props):
+        raise OnnxPoseError(source, "already built by onnxpose (it outputs keypoints, not PoseNet "
+                                    "heads); build its source model instead")
     coral_op = strip_coral_decoder_op(model, source)
     if input_size is not None:
         set_input_size(model, input_size, source)
@@ -103,12 +124,19 @@ def build_model(source: str | os.PathLike, output: str | os.PathLike | None, *,
         raise OnnxPoseError(source, "multi-pose decoding needs displacement heads (64 channels, "
                                     "or 32 forward + 32 backward); none found")
     multi = _multi_settings(multi, coral_op, heads, source) if decoder == "multi" else None
+    if decoder == "single" and single.coordinates == "grid" and min(heads.grid) < 2:
+        raise OnnxPoseError(source, f"--coordinates grid divides by the grid size minus one: "
+                                    f"the {heads.grid[0]}x{heads.grid[1]} grid is too small "
+                                    "(use --coordinates stride)")
 
     report(2, f"appending the {decoder}-pose decoder")
-    graph = gs.import_onnx(model)
-    make_batch_dynamic(graph)
-    outputs = append_decoder(graph, heads, decoder, single, multi, keep_heads)
-    built = finish(graph, opset)
+    try:
+        graph = gs.import_onnx(model)
+        make_batch_dynamic(graph)
+        outputs = append_decoder(graph, heads, decoder, single, multi, keep_heads)
+        built = finish(graph, opset)
+    except (InferenceError, ValidationError) as exc:  # the source graph contradicts itself
+        raise OnnxPoseError(source, f"the model's graph is inconsistent ({_first_line(exc)})") from exc
     description = decoder_description(decoder, single, multi)
     write_metadata(built, metadata_dict(
         version=__version__, model_input=heads.input,
@@ -120,7 +148,13 @@ def build_model(source: str | os.PathLike, output: str | os.PathLike | None, *,
     validation = None
     if validate:
         report(3, "validating (checker, shape inference, onnxruntime vs numpy reference)")
-        validation = validate_model(built, source)
+        try:
+            validation = validate_model(built, source)
+        except OnnxPoseError:
+            raise
+        except Exception as exc:  # e.g. heads whose runtime shapes differ from the declared ones
+            raise OnnxPoseError(source, f"validation failed: the model does not behave as its "
+                                        f"graph declares ({_first_line(exc)})") from exc
     if output is not None:
         report(4, f"saving {output}")
         write_bytes_atomic(output, built.SerializeToString())

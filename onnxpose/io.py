@@ -1,10 +1,18 @@
-"""Write files atomically: a temp file in the same directory, then rename."""
+"""Write files atomically: a temp file in the same directory, then rename.
+
+Readers see either the old file or the complete new one, never a partial file; two writers
+to the same path each write their own temp file, so the path ends up holding one complete
+file (the last rename wins). The new file gets the permissions an ordinary ``open(path, "w")``
+would give (an existing file's mode, else 0o666 minus the umask), not ``mkstemp``'s 0o600.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
+import threading
 from pathlib import Path
 
 from onnxpose.errors import OnnxPoseError
@@ -23,22 +31,72 @@ def check_output_path(path: str | os.PathLike) -> Path:
     return path
 
 
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask is process-wide and racy)
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _new_file_mode(path: Path) -> int:
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)  # replacing a file keeps its permissions
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike):
     """Yield a temp path next to ``path``; on success it is renamed onto ``path``.
 
-    On any error the temp file is removed and an existing ``path`` is untouched.
+    On any error (or KeyboardInterrupt) the temp file is removed and an existing ``path`` is
+    untouched; an OSError while writing (disk full, I/O error) becomes an OnnxPoseError.
     """
     path = check_output_path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OnnxPoseError(path, f"cannot create a file in {parent} ({exc.strerror or exc})") from exc
+    try:
+        os.fchmod(fd, _new_file_mode(path))
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
     try:
         yield Path(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise OnnxPoseError(path, f"cannot write the file ({exc.strerror or exc})") from exc
         raise
+    _fsync_directory(parent)
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:

@@ -7,6 +7,8 @@ from pathlib import Path
 from onnxpose.errors import OnnxPoseError
 
 SOURCE_FORMATS = ("tflite", "savedmodel", "tfjs", "onnx")
+#: ONNX (protobuf) and TFLite (flatbuffer) files cannot exceed 2 GiB
+MAX_MODEL_BYTES = 2**31 - 1
 
 
 def detect_format(path: str | Path) -> str:
@@ -23,8 +25,15 @@ def detect_format(path: str | Path) -> str:
                                   "nor a TF.js graph model (no model.json)")
     if not path.is_file():
         raise OnnxPoseError(path, "not a regular file")
-    with open(path, "rb") as f:
-        head = f.read(8)
+    size = path.stat().st_size
+    if size > MAX_MODEL_BYTES:
+        raise OnnxPoseError(path, f"file too large ({size} bytes): ONNX and TFLite models are at "
+                                  "most 2 GiB")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise OnnxPoseError(path, f"cannot read the file ({exc.strerror or exc})") from exc
     if len(head) == 0:
         raise OnnxPoseError(path, "file is empty")
     if len(head) >= 8 and head[4:8] == b"TFL3":

@@ -4,6 +4,18 @@ Per keypoint: ArgMax over the flattened heatmap grid (first index wins ties,
 like numpy), GatherElements of the logit and of the y and x short offsets at
 that cell, ``row = cell // w``, ``col = cell % w``, then coordinates by the
 chosen convention (see SinglePoseSettings).
+
+Non-finite heads give defined outputs, never NaN keypoints (the numpy reference
+``onnxpose.reference.single_pose`` implements the same rules):
+
+* a NaN heatmap logit counts as ``-inf``: it never wins the ArgMax over a number; if every
+  cell of a keypoint is NaN or ``-inf``, the first cell (row 0, column 0) is chosen and, with
+  ``coordinates="stride"``, its score is ``sigmoid(-inf) = 0``. ``+inf`` is a valid logit
+  (score 1). With ``coordinates="grid"`` the score is the chosen heatmap value itself, so an
+  all-NaN keypoint scores ``-inf`` (``pose_score``, the mean, is then ``-inf`` too; it is
+  NaN only if one keypoint scores ``+inf`` and another ``-inf``);
+* a NaN or infinite short offset at the chosen cell counts as 0: the keypoint lies on the
+  cell itself, so y and x are always finite.
 """
 
 from __future__ import annotations
@@ -18,18 +30,42 @@ from onnxpose.keypoints import NUM_KEYPOINTS
 NCHW_FROM_NHWC = (0, 3, 1, 2)
 
 
-def flatten_grid(b: GraphBuilder, field, channels: int, name: str):
-    """[N,h,w,C] → [N,C,h*w]."""
+def flatten_grid(b: GraphBuilder, field, channels: int, name: str, cells: int = -1):
+    """[N,h,w,C] → [N,C,h*w].
+
+    ``cells`` (h*w) makes a head whose runtime grid differs from the declared one fail in
+    onnxruntime, instead of being decoded with the wrong grid width.
+    """
     channels_first = b.transpose(field, NCHW_FROM_NHWC, f"{name}_nchw")
-    return b.reshape(channels_first, [0, channels, -1], f"{name}_flat")
+    return b.reshape(channels_first, [0, channels, cells], f"{name}_flat")
+
+
+def nan_as_minus_inf(b: GraphBuilder, heatmaps_flat):
+    """NaN logits → -inf, so that a NaN cell never wins the ArgMax."""
+    is_nan = b.op("IsNaN", [heatmaps_flat], "heatmaps_is_nan")
+    return b.where(is_nan, b.const(np.float32(-np.inf), "minus_inf"), heatmaps_flat,
+                   "heatmaps_nan_as_minus_inf")
+
+
+def non_finite_as_zero(b: GraphBuilder, offsets):
+    """NaN or ±inf offsets → 0 (the keypoint stays on its cell)."""
+    not_finite = b.op("Or", [b.op("IsNaN", [offsets], "best_offset_is_nan"),
+                             b.op("IsInf", [offsets], "best_offset_is_inf")], "best_offset_not_finite")
+    return b.where(not_finite, b.const(np.float32(0.0), "zero_offset"), offsets,
+                   "best_offset_finite")
 
 
 def gather_at_cells(b: GraphBuilder, heatmaps_flat, offsets_flat):
-    """Best cell per keypoint, its logit and its (y, x) offsets; each [N,17,1]."""
+    """Best cell per keypoint, its logit and its (y, x) offsets; each [N,17,1].
+
+    NaN logits count as -inf and non-finite offsets as 0 (see the module docstring).
+    """
+    heatmaps_flat = nan_as_minus_inf(b, heatmaps_flat)
     cells = b.argmax(heatmaps_flat, axis=2, name="best_cell")
     logits = b.gather_elements(heatmaps_flat, cells, axis=2, name="best_logit")
     cells_yx = b.concat([cells, cells], axis=1, name="best_cell_yx")
     offsets = b.gather_elements(offsets_flat, cells_yx, axis=2, name="best_offset")
+    offsets = non_finite_as_zero(b, offsets)
     offset_y, offset_x = b.split(offsets, [NUM_KEYPOINTS, NUM_KEYPOINTS], axis=1,
                                  name="best_offset_yx")
     return cells, logits, offset_y, offset_x
@@ -49,8 +85,8 @@ def append_single_pose_decoder(graph: gs.Graph, heatmaps: gs.Variable, short_off
     b = GraphBuilder(graph, prefix)
     grid_h, grid_w = grid
     input_h, input_w = input_hw
-    heatmaps_flat = flatten_grid(b, heatmaps, NUM_KEYPOINTS, "heatmaps")
-    offsets_flat = flatten_grid(b, short_offsets, 2 * NUM_KEYPOINTS, "short_offsets")
+    heatmaps_flat = flatten_grid(b, heatmaps, NUM_KEYPOINTS, "heatmaps", grid_h * grid_w)
+    offsets_flat = flatten_grid(b, short_offsets, 2 * NUM_KEYPOINTS, "short_offsets", grid_h * grid_w)
     cells, logits, offset_y, offset_x = gather_at_cells(b, heatmaps_flat, offsets_flat)
     rows, cols = cell_to_row_col(b, cells, grid_w)
 

@@ -38,7 +38,11 @@ def strip_coral_decoder_op(model: onnx.ModelProto, source: str) -> dict | None:
     model.graph.node.remove(node)
     del model.graph.output[:]
     model.graph.output.extend(helper.make_empty_tensor_value_info(name) for name in node.input)
-    inferred = onnx.shape_inference.infer_shapes(model)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception as exc:  # InferenceError: the converted graph contradicts itself
+        reason = " ".join(str(exc).split())[:300]
+        raise OnnxPoseError(source, f"the model's graph is inconsistent ({reason})") from exc
     known = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
     del model.graph.output[:]
     model.graph.output.extend(known.get(name, helper.make_empty_tensor_value_info(name))

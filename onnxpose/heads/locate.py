@@ -25,6 +25,10 @@ SHORT_OFFSET_CHANNELS = 2 * NUM_KEYPOINTS
 DISPLACEMENT_CHANNELS = 64
 HALF_DISPLACEMENT_CHANNELS = 32
 OUTPUT_STRIDES = (2, 4, 8, 16, 32, 64)
+#: largest model input accepted: each side, and height x width (validation and every
+#: prediction allocate a tensor of this size per image)
+MAX_INPUT_SIDE = 8192
+MAX_INPUT_PIXELS = 4096 * 4096
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float16))
 _QUANT_DTYPES = (np.dtype(np.uint8), np.dtype(np.int8))
 
@@ -81,6 +85,9 @@ def locate_input(model: onnx.ModelProto, source: str) -> ModelInput:
     info = inputs[0]
     if info.rank != 4:
         raise OnnxPoseError(source, f"input {info.describe()} is not a 4-D image tensor")
+    if info.shape[3] == 3 and info.shape[1] == 3:
+        raise OnnxPoseError(source, f"input {info.describe()} could be NHWC or NCHW (3 on both "
+                                    "axes); cannot tell where the RGB channels are")
     if info.shape[3] == 3:
         layout, (height, width) = "NHWC", info.shape[1:3]
     elif info.shape[1] == 3:
@@ -90,6 +97,10 @@ def locate_input(model: onnx.ModelProto, source: str) -> ModelInput:
     if not isinstance(height, int) or not isinstance(width, int) or height < 1 or width < 1:
         raise OnnxPoseError(source, f"input {info.describe()} has a dynamic spatial size; "
                                     "pass --input-size HxW")
+    if height > MAX_INPUT_SIDE or width > MAX_INPUT_SIDE or height * width > MAX_INPUT_PIXELS:
+        raise OnnxPoseError(source, f"input {info.describe()} is too large: at most "
+                                    f"{MAX_INPUT_SIDE} pixels a side and {MAX_INPUT_PIXELS} "
+                                    "pixels in all")
     if info.dtype not in (np.dtype(np.uint8), np.dtype(np.float32)):
         raise OnnxPoseError(source, f"input {info.describe()} has unsupported type {info.dtype}")
     return ModelInput(info.name, layout, height, width, str(info.dtype))
@@ -186,9 +197,14 @@ def infer_output_stride(model_input: ModelInput, grid: tuple[int, int], source: 
         if override < 1:
             raise OnnxPoseError(source, f"output stride must be positive, not {override}")
         return override
-    for stride in OUTPUT_STRIDES:
-        if (math.ceil(model_input.height / stride), math.ceil(model_input.width / stride)) == grid:
-            return stride
+    fits = [stride for stride in OUTPUT_STRIDES
+            if (math.ceil(model_input.height / stride), math.ceil(model_input.width / stride)) == grid]
+    if len(fits) == 1:
+        return fits[0]
+    if len(fits) > 1:
+        raise OnnxPoseError(source, f"ambiguous output stride: input {model_input.height}x"
+                                    f"{model_input.width} and heatmap grid {grid[0]}x{grid[1]} fit "
+                                    f"strides {', '.join(map(str, fits))}; pass --output-stride")
     raise OnnxPoseError(source, f"cannot infer the output stride: input "
                                 f"{model_input.height}x{model_input.width} and heatmap grid "
                                 f"{grid[0]}x{grid[1]} fit none of {OUTPUT_STRIDES}; "
@@ -229,8 +245,9 @@ def locate_heads(model: onnx.ModelProto, source: str,
         if head.dtype in _QUANT_DTYPES:
             q = find_quantization(producers, head.name)
             if q is None:
-                raise OnnxPoseError(source, f"head {head.describe()} is {head.dtype} but its "
-                                            "scale and zero point cannot be found")
+                raise OnnxPoseError(source, f"head {head.describe()} is {head.dtype} but no "
+                                            "per-tensor scale and zero point can be found for it "
+                                            "(per-channel quantized heads are not supported)")
             quantization[head.name] = q
     return Heads(heatmaps=heatmaps.name, short_offsets=short.name,
                  displacements=tuple(d.name for d in displacements), layout=layout,
@@ -253,6 +270,11 @@ def set_input_size(model: onnx.ModelProto, size: tuple[int, int], source: str) -
     del model.graph.value_info[:]
     for output in model.graph.output:
         output.type.tensor_type.ClearField("shape")
-    inferred = onnx.shape_inference.infer_shapes(model)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception as exc:  # InferenceError: the graph does not work at this size
+        reason = " ".join(str(exc).split())[:300]
+        raise OnnxPoseError(source, f"cannot set the input size to {size[0]}x{size[1]} "
+                                    f"({reason})") from exc
     model.graph.ClearField("output")
     model.graph.output.extend(inferred.graph.output)

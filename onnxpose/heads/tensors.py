@@ -24,11 +24,19 @@ class TensorInfo:
         return f"{self.name} [{dims}]"
 
 
+def _np_dtype(elem_type: int) -> np.dtype | None:
+    """numpy dtype of an ONNX element type; None for unknown or unrepresentable ones."""
+    try:
+        return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def tensor_info(value_info: onnx.ValueInfoProto) -> TensorInfo:
     ttype = value_info.type.tensor_type
     dtype = None
     if ttype.elem_type:
-        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(ttype.elem_type))
+        dtype = _np_dtype(ttype.elem_type)
     shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
                   for d in ttype.shape.dim) if ttype.HasField("shape") else ()
     return TensorInfo(value_info.name, dtype, shape)
@@ -65,5 +73,11 @@ class Producers:
                     self.initializers[node.output[0]] = attr.t
 
     def constant(self, name: str):
+        """The value of a constant tensor; None if ``name`` is not one or cannot be read."""
         tensor = self.initializers.get(name)
-        return None if tensor is None else numpy_helper.to_array(tensor)
+        if tensor is None:
+            return None
+        try:
+            return numpy_helper.to_array(tensor)
+        except Exception:  # unknown data type, wrong data size, external data
+            return None

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from onnxpose.errors import OnnxPoseError
-from onnxpose.metadata import parse_metadata
+from onnxpose.heads.locate import MAX_INPUT_PIXELS, MAX_INPUT_SIDE
+from onnxpose.metadata import NORMALIZATIONS, parse_metadata
 from onnxpose.runtime.images import load_image, to_input_tensor
 from onnxpose.runtime.providers import CPU, canonical, resolve_providers
 from onnxpose.runtime.results import PoseResult, results_from_outputs
@@ -31,6 +32,9 @@ class PoseSession:
         if not self.model_path.is_file():
             raise OnnxPoseError(self.model_path, "no such model file")
         chosen = resolve_providers(providers)
+        if session_options is None:  # errors are raised as one line, not also logged to stderr
+            session_options = ort.SessionOptions()
+            session_options.log_severity_level = 4
         try:
             self.session = ort.InferenceSession(str(self.model_path), session_options,
                                                 providers=chosen)
@@ -42,12 +46,43 @@ class PoseSession:
         if missing:
             raise OnnxPoseError(self.model_path, f"onnxruntime did not enable {', '.join(missing)} "
                                                  f"for this model (got {self.session.get_providers()})")
-        self.info = parse_metadata(self.session.get_modelmeta().custom_metadata_map)
+        try:  # json.loads only: metadata is data, never code
+            self.info = parse_metadata(self.session.get_modelmeta().custom_metadata_map)
+        except Exception as exc:
+            reason = " ".join(str(exc).split())[:200]
+            raise OnnxPoseError(self.model_path, f"corrupt onnxpose metadata "
+                                                 f"({type(exc).__name__}: {reason})") from exc
         if self.info is None:
             raise OnnxPoseError(self.model_path, "not an onnxpose model (no onnxpose metadata); "
                                                  "build it with `onnxpose build` or use "
                                                  "onnxruntime.InferenceSession directly")
         self.output_names = [o.name for o in self.session.get_outputs()]
+        self._check_model()
+
+    def _check_model(self) -> None:
+        """The metadata must describe this graph: input name, type, layout; decoder outputs."""
+        info, path = self.info, self.model_path
+        problems = []
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        expected_type = {"uint8": "tensor(uint8)", "float32": "tensor(float)"}.get(info.input_dtype)
+        if info.input_name not in inputs:
+            problems.append(f"input {info.input_name!r} is not a graph input")
+        elif expected_type is None or inputs[info.input_name].type != expected_type:
+            problems.append(f"input type {info.input_dtype!r} does not match the graph's "
+                            f"{inputs[info.input_name].type}")
+        if info.input_layout not in ("NHWC", "NCHW"):
+            problems.append(f"unknown input layout {info.input_layout!r}")
+        if info.normalization not in NORMALIZATIONS:
+            problems.append(f"unknown normalization {info.normalization!r}")
+        if not (1 <= info.input_height <= MAX_INPUT_SIDE and 1 <= info.input_width <= MAX_INPUT_SIDE
+                and info.input_height * info.input_width <= MAX_INPUT_PIXELS):
+            problems.append(f"input size {info.input_height}x{info.input_width} is out of range")
+        names = set(self.output_names)
+        if not ({"output_0"} <= names or {"keypoints", "pose_score"} <= names
+                or {"keypoints", "pose_scores", "pose_count"} <= names):
+            problems.append(f"outputs {sorted(names)} are not onnxpose decoder outputs")
+        if problems:
+            raise OnnxPoseError(path, "inconsistent onnxpose model: " + "; ".join(problems))
 
     @property
     def providers(self) -> list[str]:
@@ -65,7 +100,11 @@ class PoseSession:
 
     def run(self, input_tensor: np.ndarray) -> dict[str, np.ndarray]:
         """Raw outputs by name for an already preprocessed batch."""
-        values = self.session.run(None, {self.info.input_name: input_tensor})
+        try:
+            values = self.session.run(None, {self.info.input_name: input_tensor})
+        except Exception as exc:  # onnxruntime: shape errors, allocation failures
+            reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+            raise OnnxPoseError(self.model_path, f"onnxruntime failed to run the model ({reason})") from exc
         return dict(zip(self.output_names, values))
 
     def predict_batch(self, images) -> list[PoseResult]:
