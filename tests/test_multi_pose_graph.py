@@ -39,7 +39,7 @@ def shared_dir() -> Path:
 def coral_npz():
     path = shared_dir() / "reference" / "test_couple_353x481.npz"
     if not path.exists():
-        pytest.skip(f"shared reference data not found: {path}")
+        pytest.fail(f"shared reference data not found: {path} (set ONNXPOSE_SHARED)")
     return dict(np.load(path))
 
 
@@ -241,3 +241,31 @@ def test_walk_schedule_visits_sources_first_in_eight_steps():
         assert done == set(range(NUM_KEYPOINTS))
         targets = sorted(e.target for s in steps for e in s)
         assert targets == sorted(e.target for e in walk_from(root))
+
+
+@pytest.mark.parametrize("preset", ["coral", "tfjs"])
+@pytest.mark.parametrize("poison", [np.nan, np.inf, -np.inf])
+def test_non_finite_heads_give_finite_defined_outputs(preset, poison):
+    """NaN/inf in any head: finite outputs, equal to the reference's documented rule."""
+    from onnxpose.reference.multi_pose import decode_multiple_poses
+    heads = [h.copy() for h in synthetic_heads(11, batch=2)]
+    rng = np.random.default_rng(3)
+    for head in heads:
+        head[rng.random(head.shape) < 0.05] = poison
+    heads[0][1] = poison  # the second image: a fully poisoned heatmap
+    settings = MultiPoseSettings.for_preset(preset)
+    keypoints, scores, count = run_graph(settings, heads)
+    assert np.isfinite(keypoints).all() and np.isfinite(scores).all()
+    assert_same_poses((keypoints, scores, count),
+                      decode_multiple_poses(*heads, STRIDE, settings), ATOL_PX[preset])
+    assert count[0] > 0  # the people in the first image are still found
+
+
+@pytest.mark.parametrize("preset", ["coral", "tfjs"])
+def test_all_zero_heads_are_defined(preset):
+    from onnxpose.reference.multi_pose import decode_multiple_poses
+    heads = [np.zeros((1, *GRID, c), np.float32) for c in (17, 34, 64)]
+    settings = MultiPoseSettings.for_preset(preset)
+    result = run_graph(settings, heads)
+    assert np.isfinite(result[0]).all()
+    assert_same_poses(result, decode_multiple_poses(*heads, STRIDE, settings), ATOL_PX[preset])

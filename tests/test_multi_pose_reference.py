@@ -34,7 +34,7 @@ def shared_dir() -> Path:
 def coral_npz():
     path = shared_dir() / "reference" / "test_couple_353x481.npz"
     if not path.exists():
-        pytest.skip(f"shared reference data not found: {path}")
+        pytest.fail(f"shared reference data not found: {path} (set ONNXPOSE_SHARED)")
     return dict(np.load(path))
 
 

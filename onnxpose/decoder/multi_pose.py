@@ -48,6 +48,10 @@ even where the original decoders, which try every candidate, would find more.
 The numpy references given the same ``settings.candidates`` do the same.
 Rows past ``min(K, max_poses)`` are always zero.
 
+Non-finite heads: NaN heatmap logits count as -1e4 and logits are clipped to
++-1e4; non-finite offsets and displacements count as 0 (see
+``onnxpose.reference.finite_heads``), so outputs are always finite.
+
 Equal-score candidates: Coral and TF.js pop them from a binary heap
 (libstdc++ ``std::priority_queue`` / TF.js ``MaxHeap``) in an order that
 depends on the heap's history; this graph takes them in scan order. With
@@ -69,6 +73,7 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
+from onnxpose.decoder.finite_heads import append_finite_heads
 from onnxpose.decoder.ops import GraphBuilder
 from onnxpose.decoder.settings import MultiPoseSettings
 from onnxpose.keypoints import NUM_EDGES, NUM_KEYPOINTS
@@ -629,8 +634,9 @@ def append_multi_pose_decoder(graph: gs.Graph, heatmaps: gs.Variable, short_offs
     k = min(settings.candidates, h * w * K17)
     layout = Layout(h=h, w=w, stride=output_stride, k=k, m=min(settings.max_poses, k),
                     width=WALK_WIDTH)
-    decoder = PRESET_DECODERS[settings.preset](GraphBuilder(graph, prefix), layout, settings)
-    outputs = decoder.decode(heatmaps, short_offsets, displacements)
+    builder = GraphBuilder(graph, prefix)
+    decoder = PRESET_DECODERS[settings.preset](builder, layout, settings)
+    outputs = decoder.decode(*append_finite_heads(builder, heatmaps, short_offsets, displacements))
     batch = (heatmaps.shape or ["N"])[0]
     p = settings.max_poses
     for name, dtype, shape in (("keypoints", np.float32, [batch, p, K17, 3]),

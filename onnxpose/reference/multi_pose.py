@@ -5,6 +5,8 @@
 equal-score candidates in scan order (``tie_order="scan"``), as the ONNX
 graph's ``TopK`` does, so that it can check built models; pass
 ``tie_order="heap"`` to reproduce the original decoders' priority queues.
+Non-finite heads are first made finite as the graph does
+(``onnxpose.reference.finite_heads``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from onnxpose.decoder.settings import MultiPoseSettings
 from onnxpose.reference.decode_multiple_poses_coral import decode_multiple_poses_coral
 from onnxpose.reference.decode_multiple_poses_tfjs import decode_multiple_poses_tfjs
+from onnxpose.reference.finite_heads import finite_heads
 
 DECODERS = {"coral": decode_multiple_poses_coral, "tfjs": decode_multiple_poses_tfjs}
 
@@ -19,5 +22,6 @@ DECODERS = {"coral": decode_multiple_poses_coral, "tfjs": decode_multiple_poses_
 def decode_multiple_poses(heatmaps, short_offsets, displacements, output_stride: int,
                           settings: MultiPoseSettings, *, tie_order: str = "scan"):
     """(keypoints [N,P,17,3], pose_scores [N,P], pose_count [N] int32); see the presets."""
+    heatmaps, short_offsets, displacements = finite_heads(heatmaps, short_offsets, displacements)
     return DECODERS[settings.preset](heatmaps, short_offsets, displacements, output_stride,
                                      settings, tie_order=tie_order)

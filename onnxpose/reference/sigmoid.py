@@ -10,7 +10,8 @@ import numpy as np
 def sigmoid(x):
     """``1 / (1 + exp(-x))`` in float32 (scalars or arrays)."""
     x = np.asarray(x, dtype=np.float32)
-    return (np.float32(1) / (np.float32(1) + np.exp(-x))).astype(np.float32)
+    with np.errstate(over="ignore"):  # exp(-x) overflows to inf for x << 0: sigmoid is 0
+        return (np.float32(1) / (np.float32(1) + np.exp(-x))).astype(np.float32)
 
 
 def logit(probability: float) -> np.float32:
