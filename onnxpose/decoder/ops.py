@@ -101,6 +101,9 @@ class GraphBuilder:
     def transpose(self, x, perm, name):
         return self.op("Transpose", [x], name, {"perm": list(perm)})
 
+    def einsum(self, x, equation, name):
+        return self.op("Einsum", [x], name, {"equation": equation})
+
     def reshape(self, x, shape, name):
         return self.op("Reshape", [x, np.asarray(shape, dtype=np.int64)
                                    if not isinstance(shape, gs.Tensor) else shape], name)
