@@ -96,8 +96,8 @@ def build(model, output, decoder, preset, max_poses, score_threshold, nms_radius
     click.echo(f"  decoder {json.dumps(result.decoder)}")
     click.echo(f"  outputs {', '.join(result.outputs)}")
     v = result.validation
-    click.echo(f"  validated: batch {v.batch}, max |Δ| vs numpy reference {v.max_position_error_px:.2g} px, "
-               f"{v.max_score_error:.2g} in score")
+    click.echo(f"  validated: batch {v.batch}, {v.poses_compared} poses compared, max |Δ| vs numpy "
+               f"reference {v.max_position_error_px:.2g} px, {v.max_score_error:.2g} in score")
 
 
 @cli.command()
@@ -160,6 +160,88 @@ def golden(out):
         raise OnnxPoseError(out, "no such directory")
     for path in write_goldens(out):
         click.echo(f"wrote {path}")
+
+
+def _batches(value: str) -> tuple[int, ...]:
+    try:
+        batches = tuple(int(v) for v in value.split(",") if v.strip())
+        if not batches or min(batches) < 1:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a list of positive batch sizes (e.g. 1,8,32)")
+    return batches
+
+
+def _bench_command(ctx) -> str:
+    """The bench command line with every option that differs from its default."""
+    words = ["onnxpose", "bench", str(ctx.params["model"])]
+    for param in ctx.command.params:
+        if not isinstance(param, click.Option) or param.name == "quiet":
+            continue
+        if ctx.get_parameter_source(param.name).name == "DEFAULT":
+            continue
+        value = ctx.params[param.name]
+        if param.is_flag and param.secondary_opts:
+            words.append(param.opts[0] if value else param.secondary_opts[0])
+        elif param.is_flag:
+            if value:
+                words.append(param.opts[0])
+        else:
+            words += [param.opts[0], str(value)]
+    return " ".join(words)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--providers", default="cpu,cuda,tensorrt", show_default=True,
+              help="Execution providers to benchmark (or all); one that does not load here is skipped "
+                   "with a one-line note, never replaced.")
+@click.option("--batch", "batches", default="1,8,32", show_default=True, help="Batch sizes.")
+@click.option("--runs", type=click.IntRange(1), default=50, show_default=True,
+              help="Timed runs per case.")
+@click.option("--warmup", type=click.IntRange(0), default=5, show_default=True,
+              help="Untimed warm-up runs per case.")
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="CPU threads (intra_op_num_threads; TFLite num_threads). Default: onnxruntime's.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("bench-results"),
+              show_default=True, help="Directory for JSON, CSV, Markdown and PNG results.")
+@click.option("--placement", is_flag=True,
+              help="Also report which provider runs every decoder node (placement.json).")
+@click.option("--image", type=click.Path(path_type=Path), default=None,
+              help="Input image (repeated to the batch size). Default: seeded random pixels.")
+@click.option("--label", default=None, help="Machine label recorded with the results (e.g. cpu-2core).")
+@click.option("--multi/--no-multi", default=True, show_default=True,
+              help="Include the multi-pose model (when this onnxpose has the multi-pose decoder).")
+@click.option("--tflite/--no-tflite", default=True, show_default=True,
+              help="Include the source TFLite model in the TFLite interpreter.")
+@click.option("--io-binding/--no-io-binding", default=True, show_default=True,
+              help="CUDA/TensorRT: keep inputs and outputs on the device with IO binding.")
+@click.option("--trt-fp16/--no-trt-fp16", default=True, show_default=True, help="TensorRT: fp16 kernels.")
+@click.option("--trt-cache", type=click.Path(path_type=Path), default=None,
+              help="TensorRT engine cache directory (default OUT/trt_cache): engines are built once.")
+@click.option("--trt-workspace", type=click.FloatRange(0.0625), default=2.0, show_default=True,
+              help="TensorRT workspace size in GiB.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def bench(model, providers, batches, runs, warmup, threads, out, placement, image, label, multi,
+          tflite, io_binding, trt_fp16, trt_cache, trt_workspace, quiet):
+    """Benchmark MODEL (a source model or a built onnxpose .onnx) on every usable provider:
+    raw model + Python loop / numpy decoding, onnxpose models decoding in-graph, and the
+    source TFLite model; latency percentiles, throughput, first-run cost, decode overhead."""
+    from onnxpose.bench import BenchConfig, run_bench, write_reports
+    from onnxpose.bench.options import TensorrtOptions
+
+    config = BenchConfig(model=model, providers=providers, batches=_batches(batches), runs=runs,
+                         warmup=warmup, threads=threads, out=out, placement=placement, image=image,
+                         multi=multi, tflite=tflite, io_binding=io_binding,
+                         trt=TensorrtOptions(trt_fp16, trt_cache, trt_workspace), label=label,
+                         progress=not quiet,
+                         command=_bench_command(click.get_current_context()),
+                         log=lambda message: click.echo(message, err=True))
+    results = run_bench(config)
+    for path in write_reports(results, out):
+        click.echo(f"wrote {path}", err=True)
+    from onnxpose.bench.report import markdown
+    click.echo(markdown(results), nl=False)
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Single-pose decoding cost on the real PoseNet model, CPU, batch 1.
+
+Prints the median latency (ms) of
+  * the raw model (converted only, heads out, no decoding),
+  * the onnxpose single-pose model (same backbone, decoded in-graph),
+  * the decode's added time: built − raw,
+  * the per-keypoint Python loop decoder on the same heads (decoding alone),
+and, for reference, the numpy decoder and the onnxpose decoder-only model on
+those heads. Raw and built are timed alternately in blocks in one process.
+Writes the numbers as JSON (default benchmarks/results/cpu-2core/single_pose_latency.json).
+
+    python3 benchmarks/single_pose_latency.py [--runs 300] [--warmup 20] [--threads T]
+
+The shared data directory is $ONNXPOSE_SHARED, default ../shared next to the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("ONNXPOSE_SHARED", REPO.parent / "shared")).resolve()
+MODEL = SHARED / "models" / "posenet_mobilenet_v1_075_353_481_quant.tflite"
+IMAGE = SHARED / "images" / "test_couple.jpg"
+DEFAULT_OUT = REPO / "benchmarks" / "results" / "cpu-2core" / "single_pose_latency.json"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=MODEL)
+    parser.add_argument("--image", type=Path, default=IMAGE if IMAGE.exists() else None)
+    parser.add_argument("--runs", type=int, default=300, help="timed runs per case")
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=None, help="intra_op_num_threads")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(REPO))
+    from onnxpose.bench.cases import CASES, FunctionRunner, OrtRunner, PythonDecoder
+    from onnxpose.bench.charts import readable
+    from onnxpose.bench.models import make_inputs, prepare
+    from onnxpose.bench.options import CPU, session_options
+    from onnxpose.bench.run import raw_float_heads
+    from onnxpose.bench.system import load_average, system_info
+    from onnxpose.bench.timing import measure_group, summarize
+    from onnxpose.errors import OnnxPoseError
+    from onnxpose.io import atomic_output
+
+    if not args.model.exists():
+        print(f"single_pose_latency: missing {args.model}: set ONNXPOSE_SHARED to the shared/ "
+              "directory", file=sys.stderr)
+        return 2
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        system = system_info("cpu-2core" if os.cpu_count() == 2 else None, args.threads)
+        with tempfile.TemporaryDirectory(prefix="onnxpose-latency-") as tmp:
+            prepared = prepare(args.model, Path(tmp), multi=False, tflite=False)
+            info = prepared.info
+            batch_input = make_inputs(info, (1,), args.image)[1]
+            feed = {info.input_name: batch_input}
+            models = {"raw": prepared.raw["raw"].path, "onnxpose-single": prepared.built["single"]}
+            runners = {name: OrtRunner(CASES[name], path, CPU, [CPU], session_options(args.threads),
+                                       feed, False, None) for name, path in models.items()}
+            measured = measure_group(runners, args.runs, args.warmup)
+            heads = raw_float_heads(prepared, batch_input, args.threads)
+            decoders = {}
+            for kind in ("loop", "numpy"):
+                decoder = PythonDecoder(kind, {}, {}, "NHWC", info.output_stride, prepared.input_hw,
+                                        prepared.coordinates)
+                decoders[f"decode:{kind}"] = FunctionRunner(
+                    CASES[f"decode:{kind}"],
+                    lambda d=decoder: d.decode(heads["heatmaps"], heads["short_offsets"]))
+            decoders["decode:onnxpose-single"] = OrtRunner(
+                CASES["decode:onnxpose-single"], prepared.decoder_only["decoder_single"], CPU, [CPU],
+                session_options(args.threads),
+                {"heatmaps": heads["heatmaps"], "short_offsets": heads["short_offsets"]}, False, None)
+            measured.update(measure_group(decoders, args.runs, args.warmup))
+    except OnnxPoseError as exc:
+        print(f"single_pose_latency: error: {exc}", file=sys.stderr)
+        return 2
+
+    median = {name: statistics.median(m.samples_ms) for name, m in measured.items()}
+    added = median["onnxpose-single"] - median["raw"]
+    lines = [
+        ("raw model (heads only, no decoding)", median["raw"]),
+        ("onnxpose single-pose model (decoded in-graph)", median["onnxpose-single"]),
+        ("decode added time (built - raw)", added),
+        ("per-keypoint Python loop decoder, same heads", median["decode:loop"]),
+        ("numpy decoder, same heads", median["decode:numpy"]),
+        ("onnxpose decoder alone (decoder-only model), same heads", median["decode:onnxpose-single"]),
+    ]
+    print(f"CPU, batch 1, median of {args.runs} runs ({args.warmup} warm-up), "
+          f"threads {args.threads or 'onnxruntime default'}; {Path(args.model).name}")
+    for text, value in lines:
+        print(f"  {text:<58} {value:9.3f} ms")
+
+    system["load_average_at_end"] = load_average()
+    result = {
+        "schema": "onnxpose-single-pose-latency/1",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python3 benchmarks/single_pose_latency.py" + "".join(
+            f" {a}" for a in (argv if argv is not None else sys.argv[1:])),
+        "model": Path(args.model).name,
+        "input": str(Path(args.image).name) if args.image else "random pixels (seed 0)",
+        "provider": "CPUExecutionProvider", "batch": 1, "runs": args.runs, "warmup": args.warmup,
+        "threads": args.threads,
+        "median_ms": {
+            "raw": median["raw"],
+            "onnxpose_single": median["onnxpose-single"],
+            "decode_added": added,
+            "python_loop_decoder": median["decode:loop"],
+            "numpy_decoder": median["decode:numpy"],
+            "onnxpose_decoder_only": median["decode:onnxpose-single"],
+        },
+        "summary": {name: summarize(m.samples_ms, 1) for name, m in measured.items()},
+        "samples_ms": {name: [round(v, 4) for v in m.samples_ms] for name, m in measured.items()},
+        "system": system,
+    }
+    with atomic_output(args.out) as tmp:
+        tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        readable(tmp)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

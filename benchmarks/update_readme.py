@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Fill the results section of benchmarks/README.md from the committed result files.
+
+Reads benchmarks/results/<label>/bench.json and single_pose_latency.json and
+rewrites the text between the ``<!-- results:start -->`` and
+``<!-- results:end -->`` markers, so every number in the README comes from
+those files.
+
+    python3 benchmarks/update_readme.py [--label cpu-2core]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+CASES = ("raw", "raw+loop", "raw+numpy", "onnxpose-single", "raw-all", "onnxpose-multi",
+         "tflite+numpy")
+
+
+def ms(value) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}" if abs(value) < 100 else f"{value:.1f}"
+
+
+def ratio(value) -> str:
+    return "—" if value is None else f"×{value:.2f}"
+
+
+def section(label: str) -> str:
+    folder = HERE / "results" / label
+    bench = json.loads((folder / "bench.json").read_text())
+    system, config = bench["system"], bench["config"]
+    p50 = {(r["provider"], r["batch"], r["case"]): r.get("p50_ms") for r in bench["results"]}
+    batches = config["batches"]
+    cases = [c for c in CASES if any(k[2] == c for k in p50)]
+    lines = [
+        f"Measured {bench['created']} on `{label}`: {system['cpu']}, {system['cpus_usable']} cores, "
+        f"{system.get('memory_gib')} GiB, no GPU; {system['onnxruntime_package']} "
+        f"{system['onnxruntime']}, TensorFlow {system.get('tensorflow')} (TFLite interpreter), "
+        f"numpy {system['numpy']}. Load average at start {system.get('load_average_at_start')}, "
+        f"at end {system.get('load_average_at_end')} (the machine is shared; see caveats).",
+        "",
+        f"Command: `{bench['command']}`",
+        "",
+        f"Files: [`bench.md`](results/{label}/bench.md) (all rows), "
+        f"[`bench.json`](results/{label}/bench.json) (with raw samples), "
+        f"[`bench_summary.csv`](results/{label}/bench_summary.csv), "
+        f"[`bench_samples.csv`](results/{label}/bench_samples.csv), "
+        f"[`bench_comparisons.csv`](results/{label}/bench_comparisons.csv), "
+        f"[`placement.json`](results/{label}/placement.json).",
+        "",
+        "p50 latency per batch (ms), CPU execution provider (TFLite: its own interpreter, CPU):",
+        "",
+        "| batch | " + " | ".join(f"`{c}`" for c in cases) + " |",
+        "| ---: | " + " | ".join("---:" for _ in cases) + " |",
+    ]
+    for batch in batches:
+        row = [ms(p50.get(("tflite" if c == "tflite+numpy" else "cpu", batch, c))) for c in cases]
+        lines.append(f"| {batch} | " + " | ".join(row) + " |")
+    lines += ["", "Ratios from the same run (p50):", "",
+              "| batch | decode overhead (onnxpose − raw) | speedup vs (a) Python loop | "
+              "vs (b) numpy | vs (d) TFLite | decoding alone: onnxpose / loop / numpy (ms) |",
+              "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for c in bench["comparisons"]:
+        if c["provider"] != "cpu":
+            continue
+        overhead = c.get("single_decode_overhead_ms")
+        overhead_text = "—" if overhead is None else (
+            f"{'+' if overhead >= 0 else '−'}{ms(abs(overhead))} ms "
+            f"(×{c['single_decode_overhead_ratio']:.3f})")
+        alone = " / ".join(ms(c.get(k)) for k in ("decode_only_onnxpose_ms", "decode_only_loop_ms",
+                                                  "decode_only_numpy_ms"))
+        lines.append(f"| {c['batch']} | {overhead_text} | {ratio(c.get('speedup_vs_loop'))} | "
+                     f"{ratio(c.get('speedup_vs_numpy'))} | {ratio(c.get('speedup_vs_tflite'))} | "
+                     f"{alone} |")
+    skipped = [s for s in bench.get("skipped", []) if s.get("case")]
+    for skip in skipped:
+        lines += ["", f"Not measured: `{skip['case']}` ({skip['reason']})."]
+    if bench.get("placement"):
+        for p in bench["placement"]:
+            counts = ", ".join(f"{n} on {prov}" for prov, n in sorted(p["decoder_nodes_by_provider"].items()))
+            lines += ["", f"Placement ({p['provider']}, {p['case']}): {len(p['decoder_nodes'])} "
+                          f"decoder nodes, {counts}."]
+    lines += ["", f"![latency](results/{label}/latency.png)", "",
+              f"![decode overhead](results/{label}/decode_overhead.png)"]
+
+    latency_file = folder / "single_pose_latency.json"
+    if latency_file.exists():
+        latency = json.loads(latency_file.read_text())
+        m = latency["median_ms"]
+        lines += ["", f"`single_pose_latency.py` ([`single_pose_latency.json`](results/{label}/"
+                      f"single_pose_latency.json), {latency['created']}, median of "
+                      f"{latency['runs']} runs, batch 1, CPU; command `{latency['command']}`):", "",
+                  "| raw model | onnxpose single-pose | decode added (built − raw) | "
+                  "Python loop decoder, same heads | numpy decoder | onnxpose decoder alone |",
+                  "| ---: | ---: | ---: | ---: | ---: | ---: |",
+                  f"| {ms(m['raw'])} ms | {ms(m['onnxpose_single'])} ms | "
+                  f"{'+' if m['decode_added'] >= 0 else '−'}{ms(abs(m['decode_added']))} ms | "
+                  f"{ms(m['python_loop_decoder'])} ms | {ms(m['numpy_decoder'])} ms | "
+                  f"{ms(m['onnxpose_decoder_only'])} ms |"]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--label", default="cpu-2core")
+    args = parser.parse_args(argv)
+    readme = HERE / "README.md"
+    text = readme.read_text()
+    if START not in text or END not in text:
+        print(f"update_readme: {readme} has no {START} ... {END} markers", file=sys.stderr)
+        return 2
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    new = f"{head}{START}\n{section(args.label)}\n{END}{tail}"
+    sys.path.insert(0, str(HERE.parent))
+    from onnxpose.io import atomic_output
+    with atomic_output(readme) as tmp:
+        tmp.write_text(new, encoding="utf-8")
+        tmp.chmod(0o644)
+    print(f"updated {readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
