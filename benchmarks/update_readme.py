@@ -64,19 +64,22 @@ def section(label: str) -> str:
         row = [ms(p50.get(("tflite" if c == "tflite+numpy" else "cpu", batch, c))) for c in cases]
         lines.append(f"| {batch} | " + " | ".join(row) + " |")
     lines += ["", "Ratios from the same run (p50):", "",
-              "| batch | decode overhead (onnxpose − raw) | speedup vs (a) Python loop | "
-              "vs (b) numpy | vs (d) TFLite | decoding alone: onnxpose / loop / numpy (ms) |",
-              "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+              "| batch | decode overhead, single (onnxpose − raw) | decode overhead, multi "
+              "(onnxpose − raw-all) | speedup vs (a) Python loop | vs (b) numpy | vs (d) TFLite | "
+              "decoding alone: onnxpose single / loop / numpy / onnxpose multi (ms) |",
+              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for c in bench["comparisons"]:
         if c["provider"] != "cpu":
             continue
-        overhead = c.get("single_decode_overhead_ms")
-        overhead_text = "—" if overhead is None else (
-            f"{'+' if overhead >= 0 else '−'}{ms(abs(overhead))} ms "
-            f"(×{c['single_decode_overhead_ratio']:.3f})")
+        def overhead_text(kind):
+            overhead = c.get(f"{kind}_decode_overhead_ms")
+            return "—" if overhead is None else (
+                f"{'+' if overhead >= 0 else '−'}{ms(abs(overhead))} ms "
+                f"(×{c[f'{kind}_decode_overhead_ratio']:.3f})")
         alone = " / ".join(ms(c.get(k)) for k in ("decode_only_onnxpose_ms", "decode_only_loop_ms",
-                                                  "decode_only_numpy_ms"))
-        lines.append(f"| {c['batch']} | {overhead_text} | {ratio(c.get('speedup_vs_loop'))} | "
+                                                  "decode_only_numpy_ms", "decode_only_multi_ms"))
+        lines.append(f"| {c['batch']} | {overhead_text('single')} | {overhead_text('multi')} | "
+                     f"{ratio(c.get('speedup_vs_loop'))} | "
                      f"{ratio(c.get('speedup_vs_numpy'))} | {ratio(c.get('speedup_vs_tflite'))} | "
                      f"{alone} |")
     skipped = [s for s in bench.get("skipped", []) if s.get("case")]

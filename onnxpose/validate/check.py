@@ -4,6 +4,8 @@ heads (exposed as extra outputs for the check)."""
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +56,33 @@ def with_head_outputs(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str
     return probe, names
 
 
+def validation_timeout() -> float:
+    """Seconds one validation run may take (ONNXPOSE_VALIDATE_TIMEOUT, default 120)."""
+    try:
+        return max(0.001, float(os.environ.get("ONNXPOSE_VALIDATE_TIMEOUT", "120")))
+    except ValueError:
+        return 120.0
+
+
+def run_with_deadline(session, output_names, feeds, seconds: float | None = None):
+    """session.run, terminated after ``seconds``: a hostile model cannot hang a build."""
+    import onnxruntime as ort
+    seconds = validation_timeout() if seconds is None else seconds
+    run_options = ort.RunOptions()
+    timer = threading.Timer(seconds, lambda: setattr(run_options, "terminate", True))
+    timer.daemon = True
+    timer.start()
+    try:
+        return session.run(output_names, feeds, run_options)
+    except Exception as exc:
+        if run_options.terminate:
+            raise TimeoutError(f"validation run exceeded {seconds:g} s "
+                               "(ONNXPOSE_VALIDATE_TIMEOUT)") from exc
+        raise
+    finally:
+        timer.cancel()
+
+
 def check_structure(model: onnx.ModelProto, source) -> None:
     try:
         onnx.checker.check_model(model, full_check=True)
@@ -76,7 +105,7 @@ def validate_model(model: onnx.ModelProto, source, batch: int = 2, seed: int = 0
         session = ort.InferenceSession(probe.SerializeToString(), options,
                                        providers=["CPUExecutionProvider"])
         image = random_input(info, batch, seed)
-        values = session.run(None, {info.input_name: image})
+        values = run_with_deadline(session, None, {info.input_name: image})
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0]
         raise OnnxPoseError(source, f"built model does not run in onnxruntime: {reason}") from exc
@@ -113,7 +142,7 @@ def run_decoder_on_synthetic_people(model, head_names, info, batch, seed, source
     try:
         session = ort.InferenceSession(decoder.SerializeToString(),
                                        providers=["CPUExecutionProvider"])
-        decoded = dict(zip(output_names, session.run(output_names, feeds)))
+        decoded = dict(zip(output_names, run_with_deadline(session, output_names, feeds)))
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0]
         raise OnnxPoseError(source, f"built decoder does not run in onnxruntime: {reason}") from exc
