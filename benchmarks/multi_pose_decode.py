@@ -3,7 +3,7 @@
 Times (median of ``--runs`` rounds after warm-up; all timed round-robin in the
 same rounds so that they see the same machine load):
 
-* the decoder-only ONNX graph (``build_multi_pose_decoder_model``) on the real
+* the decoder-only ONNX graph (``decoder_only_model``) on the real
   heads stored in the reference npz,
 * the numpy reference decoder on the same heads,
 * the backbone: the Coral PoseNet TFLite model converted with
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from onnxpose.decoder.multi_pose import build_multi_pose_decoder_model
+from onnxpose.decoder.decoder_only import decoder_only_model
 from onnxpose.decoder.settings import MultiPoseSettings
 from onnxpose.reference.decode_multiple_poses_coral import decode_multiple_poses_coral
 from onnxpose.reference.decode_multiple_poses_tfjs import decode_multiple_poses_tfjs
@@ -98,7 +98,7 @@ def decoder_runners(data, preset: str, threads: int | None):
     """(in-graph decode, numpy reference decode) callables on the preset's heads."""
     settings, heads = preset_inputs(data, preset)
     stride = int(data["stride"])
-    model = build_multi_pose_decoder_model(heads[0].shape[1:3], stride, settings)
+    model = decoder_only_model(heads[0].shape[1:3], stride, settings)
     sess = session(model.SerializeToString(), threads)
     feed = dict(zip(HEAD_NAMES, heads))
     reference = {"coral": decode_multiple_poses_coral, "tfjs": decode_multiple_poses_tfjs}[preset]

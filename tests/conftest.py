@@ -55,3 +55,22 @@ def built_single(tmp_path_factory, quant_tflite) -> Path:
     out = tmp_path_factory.mktemp("built") / "posenet_single.onnx"
     build_model(quant_tflite, out, keep_heads=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def coral_settings(reference):
+    """The decoder settings Coral's PosenetDecoderOp used for the reference outputs."""
+    from onnxpose.decoder.settings import MultiPoseSettings
+    return MultiPoseSettings.for_preset(
+        "coral", max_poses=int(reference["max_detections"]),
+        score_threshold=float(reference["score_threshold"]),
+        nms_radius=float(reference["nms_radius_pixels"]),
+        refine_steps=int(reference["refinement_steps"]),
+        local_maximum_radius=int(reference["local_maximum_radius"]))
+
+
+@pytest.fixture(scope="session")
+def coral_heads(reference):
+    """The float heads Coral's decoder op received: heatmaps, short offsets, mid offsets."""
+    return (reference["decoder_in_heatmaps"], reference["decoder_in_short_offsets"],
+            reference["decoder_in_mid_offsets"])

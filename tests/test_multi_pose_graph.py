@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -12,8 +10,8 @@ import onnxruntime as ort
 import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
-from onnxpose.decoder.multi_pose import (OPSET, build_multi_pose_decoder_model, walk_schedule,
-                                         walk_tables)
+from onnxpose.decoder.decoder_only import decoder_only_model
+from onnxpose.decoder.multi_pose import OPSET, walk_schedule, walk_tables
 from onnxpose.decoder.settings import MultiPoseSettings
 from onnxpose.keypoints import NUM_KEYPOINTS
 from onnxpose.reference.decode_multiple_poses_coral import decode_multiple_poses_coral
@@ -21,7 +19,6 @@ from onnxpose.reference.decode_multiple_poses_tfjs import decode_multiple_poses_
 from onnxpose.reference.pose_tree import walk_from
 from onnxpose.reference.synthetic_heads import random_heads, synthetic_heads
 
-REPO = Path(__file__).resolve().parents[1]
 GRID, STRIDE = (23, 31), 16
 HEAD_NAMES = ("heatmaps", "short_offsets", "displacements")
 REFERENCES = {"coral": decode_multiple_poses_coral, "tfjs": decode_multiple_poses_tfjs}
@@ -31,21 +28,9 @@ REFERENCES = {"coral": decode_multiple_poses_coral, "tfjs": decode_multiple_pose
 ATOL_PX = {"coral": 1e-3, "tfjs": 1e-4}
 
 
-def shared_dir() -> Path:
-    return Path(os.environ.get("ONNXPOSE_SHARED", REPO.parent / "shared"))
-
-
-@pytest.fixture(scope="module")
-def coral_npz():
-    path = shared_dir() / "reference" / "test_couple_353x481.npz"
-    if not path.exists():
-        pytest.fail(f"shared reference data not found: {path} (set ONNXPOSE_SHARED)")
-    return dict(np.load(path))
-
-
 @lru_cache(maxsize=None)
 def decoder(settings: MultiPoseSettings, grid=GRID) -> ort.InferenceSession:
-    model = build_multi_pose_decoder_model(grid, STRIDE, settings)
+    model = decoder_only_model(grid, STRIDE, settings)
     return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
 
 
@@ -61,31 +46,18 @@ def assert_same_poses(graph, reference, atol_px):
     np.testing.assert_allclose(graph[1], reference[1], rtol=0, atol=1e-5)
 
 
-def coral_heads(npz):
-    return [npz[k] for k in ("decoder_in_heatmaps", "decoder_in_short_offsets",
-                             "decoder_in_mid_offsets")]
-
-
-def coral_settings(npz) -> MultiPoseSettings:
-    return MultiPoseSettings.for_preset(
-        "coral", max_poses=int(npz["max_detections"]),
-        score_threshold=float(npz["score_threshold"]),
-        nms_radius=float(npz["nms_radius_pixels"]), refine_steps=int(npz["refinement_steps"]),
-        local_maximum_radius=int(npz["local_maximum_radius"]))
-
-
 # -- Coral's own output ------------------------------------------------------------------
 
-def test_coral_graph_matches_coral_decoder(coral_npz):
-    keypoints, scores, count = run_graph(coral_settings(coral_npz), coral_heads(coral_npz))
-    assert count.tolist() == coral_npz["pose_count"].astype(int).tolist()
+def test_coral_graph_matches_coral_decoder(reference, coral_settings, coral_heads):
+    keypoints, scores, count = run_graph(coral_settings, coral_heads)
+    assert count.tolist() == reference["pose_count"].astype(int).tolist()
     # Coral's poses [1, 10, 17, 2] (all 170 slots, zero rows included); error per keypoint
     # = max(|dy|, |dx|) in pixels. 168 of 170 are within 0.01 px.
-    errors = np.abs(keypoints[..., :2] - coral_npz["poses"]).max(axis=-1)
+    errors = np.abs(keypoints[..., :2] - reference["poses"]).max(axis=-1)
     assert (errors <= 0.01).mean() >= 0.95
     assert errors.max() <= 2.0
-    np.testing.assert_allclose(scores, coral_npz["pose_scores"], rtol=0, atol=1e-3)
-    np.testing.assert_allclose(keypoints[..., 2], coral_npz["keypoint_scores"], rtol=0, atol=1e-3)
+    np.testing.assert_allclose(scores, reference["pose_scores"], rtol=0, atol=1e-3)
+    np.testing.assert_allclose(keypoints[..., 2], reference["keypoint_scores"], rtol=0, atol=1e-3)
     # Over the 2 x 17 decoded keypoints only, 32 of 34 (94%) are within 0.01 px: the second
     # person's left shoulder and left hip differ (0.32 and 1.55 px), because the graph grows
     # that person from another of seven candidates that tie on the top logit; see
@@ -94,15 +66,14 @@ def test_coral_graph_matches_coral_decoder(coral_npz):
     assert (valid > 0.01).sum() <= 2
 
 
-def test_coral_graph_differs_from_coral_only_by_tie_order(coral_npz):
+def test_coral_graph_differs_from_coral_only_by_tie_order(coral_settings, coral_heads):
     """The graph takes tied candidates in scan order; so does the reference with
     tie_order="scan" (and with Coral's heap order the reference is exact, see
     test_multi_pose_reference)."""
-    settings = coral_settings(coral_npz)
-    graph = run_graph(settings, coral_heads(coral_npz))
-    reference = decode_multiple_poses_coral(*coral_heads(coral_npz), STRIDE, settings,
+    graph = run_graph(coral_settings, coral_heads)
+    expected = decode_multiple_poses_coral(*coral_heads, STRIDE, coral_settings,
                                             tie_order="scan")
-    assert_same_poses(graph, reference, ATOL_PX["coral"])
+    assert_same_poses(graph, expected, ATOL_PX["coral"])
 
 
 # -- against the references ----------------------------------------------------------------
@@ -116,8 +87,8 @@ def test_tfjs_graph_matches_reference_on_random_heads(seed):
                       ATOL_PX["tfjs"])
 
 
-def test_tfjs_graph_matches_reference_on_real_heads(coral_npz):
-    heads = [coral_npz[k] for k in ("heatmaps", "short_offsets", "mid_offsets")]
+def test_tfjs_graph_matches_reference_on_real_heads(reference):
+    heads = [reference[k] for k in ("heatmaps", "short_offsets", "mid_offsets")]
     settings = MultiPoseSettings.for_preset("tfjs")
     graph = run_graph(settings, heads)
     assert graph[2].tolist() == [2]
@@ -218,7 +189,7 @@ def test_no_person_gives_no_pose(preset):
 @pytest.mark.parametrize("preset", ["coral", "tfjs"])
 def test_model_is_standard_opset17_with_dynamic_batch(preset):
     settings = MultiPoseSettings.for_preset(preset)
-    model = build_multi_pose_decoder_model(GRID, STRIDE, settings)
+    model = decoder_only_model(GRID, STRIDE, settings)
     onnx.checker.check_model(model, full_check=True)
     assert [(o.domain, o.version) for o in model.opset_import] == [("", OPSET)]
     assert {n.domain for n in model.graph.node} <= {""}

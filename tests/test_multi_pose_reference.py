@@ -3,8 +3,6 @@ and the small pieces (heaps, sampling, walk order) they are built from."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,33 +20,7 @@ from onnxpose.reference.std_priority_queue import StdPriorityQueue
 from onnxpose.reference.strided_index import strided_index_near_point
 from onnxpose.reference.synthetic_heads import random_people, render_heads, synthetic_heads
 
-REPO = Path(__file__).resolve().parents[1]
 REFERENCES = {"coral": decode_multiple_poses_coral, "tfjs": decode_multiple_poses_tfjs}
-
-
-def shared_dir() -> Path:
-    return Path(os.environ.get("ONNXPOSE_SHARED", REPO.parent / "shared"))
-
-
-@pytest.fixture(scope="module")
-def coral_npz():
-    path = shared_dir() / "reference" / "test_couple_353x481.npz"
-    if not path.exists():
-        pytest.fail(f"shared reference data not found: {path} (set ONNXPOSE_SHARED)")
-    return dict(np.load(path))
-
-
-def coral_settings(npz) -> MultiPoseSettings:
-    return MultiPoseSettings.for_preset(
-        "coral", max_poses=int(npz["max_detections"]),
-        score_threshold=float(npz["score_threshold"]),
-        nms_radius=float(npz["nms_radius_pixels"]), refine_steps=int(npz["refinement_steps"]),
-        local_maximum_radius=int(npz["local_maximum_radius"]))
-
-
-def coral_heads(npz):
-    return (npz["decoder_in_heatmaps"], npz["decoder_in_short_offsets"],
-            npz["decoder_in_mid_offsets"])
 
 
 def keypoint_errors(keypoints, npz, count):
@@ -59,47 +31,47 @@ def keypoint_errors(keypoints, npz, count):
 
 # -- Coral's own output ------------------------------------------------------------------
 
-def test_coral_reference_reproduces_coral_decoder(coral_npz):
+def test_coral_reference_reproduces_coral_decoder(reference, coral_settings, coral_heads):
     keypoints, scores, count = decode_multiple_poses_coral(
-        *coral_heads(coral_npz), int(coral_npz["stride"]), coral_settings(coral_npz))
-    expected = int(coral_npz["pose_count"][0])
+        *coral_heads, int(reference["stride"]), coral_settings)
+    expected = int(reference["pose_count"][0])
     assert count.tolist() == [expected]
-    errors = keypoint_errors(keypoints, coral_npz, expected)
+    errors = keypoint_errors(keypoints, reference, expected)
     assert (errors <= 0.01).mean() >= 0.95 and errors.max() <= 2.0
     assert (errors <= 0.01).all()  # with Coral's heap order for tied candidates: every keypoint
-    np.testing.assert_allclose(scores, coral_npz["pose_scores"], atol=1e-3)
-    np.testing.assert_allclose(keypoints[..., 2], coral_npz["keypoint_scores"], atol=1e-4)
+    np.testing.assert_allclose(scores, reference["pose_scores"], atol=1e-3)
+    np.testing.assert_allclose(keypoints[..., 2], reference["keypoint_scores"], atol=1e-4)
     assert not keypoints[0, expected:].any() and not scores[0, expected:].any()
 
 
-def test_coral_reference_scan_tie_order_moves_only_a_tied_root(coral_npz):
+def test_coral_reference_scan_tie_order_moves_only_a_tied_root(reference, coral_settings, coral_heads):
     """Seven candidates share the top logit; in scan order the second person is grown
     from its left shoulder instead of its left hip: two keypoints move, by < 2 px."""
     keypoints, scores, count = decode_multiple_poses_coral(
-        *coral_heads(coral_npz), int(coral_npz["stride"]), coral_settings(coral_npz),
+        *coral_heads, int(reference["stride"]), coral_settings,
         tie_order="scan")
-    assert count.tolist() == [int(coral_npz["pose_count"][0])]
-    errors = keypoint_errors(keypoints, coral_npz, 2)
+    assert count.tolist() == [int(reference["pose_count"][0])]
+    errors = keypoint_errors(keypoints, reference, 2)
     assert errors.max() <= 2.0 and (errors > 0.01).sum() <= 2
-    np.testing.assert_allclose(scores, coral_npz["pose_scores"], atol=1e-3)
-    np.testing.assert_allclose(keypoints[..., 2], coral_npz["keypoint_scores"], atol=1e-3)
+    np.testing.assert_allclose(scores, reference["pose_scores"], atol=1e-3)
+    np.testing.assert_allclose(keypoints[..., 2], reference["keypoint_scores"], atol=1e-3)
 
 
-def test_tfjs_reference_finds_the_same_two_people(coral_npz):
-    heads = coral_npz["heatmaps"], coral_npz["short_offsets"], coral_npz["mid_offsets"]
+def test_tfjs_reference_finds_the_same_two_people(reference):
+    heads = reference["heatmaps"], reference["short_offsets"], reference["mid_offsets"]
     keypoints, scores, count = decode_multiple_poses_tfjs(*heads, 16,
                                                           MultiPoseSettings.for_preset("tfjs"))
     assert count.tolist() == [2]
     order = np.argsort(keypoints[0, :2, 0, 1])  # by nose x, as Coral's poses
-    errors = np.linalg.norm(keypoints[0, order, :, :2] - coral_npz["poses"][0, :2], axis=-1)
+    errors = np.linalg.norm(keypoints[0, order, :, :2] - reference["poses"][0, :2], axis=-1)
     assert np.median(errors) < 3.0
     assert (scores[0, :2] > 0.5).all() and not scores[0, 2:].any()
 
 
-def test_dispatcher_uses_scan_order_like_the_graph(coral_npz):
-    heads, settings = coral_heads(coral_npz), coral_settings(coral_npz)
-    for got, want in zip(decode_multiple_poses(*heads, 16, settings),
-                         decode_multiple_poses_coral(*heads, 16, settings, tie_order="scan")):
+def test_dispatcher_uses_scan_order_like_the_graph(coral_settings, coral_heads):
+    for got, want in zip(decode_multiple_poses(*coral_heads, 16, coral_settings),
+                         decode_multiple_poses_coral(*coral_heads, 16, coral_settings,
+                                                     tie_order="scan")):
         np.testing.assert_array_equal(got, want)
 
 

@@ -60,7 +60,7 @@ which moves a few keypoints of that pose (by up to a couple of pixels on the
 Coral reference image).
 
 The caller wires the returned tensors into ``graph.outputs`` and ends with
-``graph.cleanup().toposort()``; ``build_multi_pose_decoder_model`` does all of
+``graph.cleanup().toposort()``; ``onnxpose.decoder.decoder_only.decoder_only_model`` does all of
 that for a decoder-only model.
 """
 
@@ -70,7 +70,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import onnx
 import onnx_graphsurgeon as gs
 
 from onnxpose.decoder.finite_heads import append_finite_heads
@@ -80,7 +79,6 @@ from onnxpose.keypoints import NUM_EDGES, NUM_KEYPOINTS
 from onnxpose.reference.pose_tree import DirectedEdge, walk_from
 
 OPSET = 17
-IR_VERSION = 8  # goes with opset 17; older runtimes reject newer IR versions
 K17 = NUM_KEYPOINTS
 # Row table: per cell, the short offsets (y, x) of the 17 keypoints, the displacements
 # (y, x) of the 32 directed edges (forward 0..15, backward 16..31), the 17 heatmap
@@ -647,25 +645,3 @@ def append_multi_pose_decoder(graph: gs.Graph, heatmaps: gs.Variable, short_offs
         outputs[name].dtype, outputs[name].shape = dtype, shape
     return outputs
 
-
-def build_multi_pose_decoder_model(grid_hw: tuple[int, int], output_stride: int,
-                                   settings: MultiPoseSettings,
-                                   input_hw: tuple[int, int] | None = None) -> onnx.ModelProto:
-    """A decoder-only model: inputs ``heatmaps``, ``short_offsets``, ``displacements``
-    ([N,h,w,17|34|64] float32), outputs ``keypoints``, ``pose_scores``, ``pose_count``
-    as ``append_multi_pose_decoder``."""
-    h, w = grid_hw
-    inputs = [gs.Variable(name, dtype=np.float32, shape=["N", h, w, c])
-              for name, c in (("heatmaps", K17), ("short_offsets", 2 * K17),
-                              ("displacements", 4 * NUM_EDGES))]
-    graph = gs.Graph(inputs=inputs, opset=OPSET, name="multi_pose_decoder")
-    input_hw = input_hw or ((h - 1) * output_stride + 1, (w - 1) * output_stride + 1)
-    outputs = append_multi_pose_decoder(graph, *inputs, input_hw, output_stride, settings)
-    for name, tensor in outputs.items():
-        tensor.name = name
-    graph.outputs = [outputs["keypoints"], outputs["pose_scores"], outputs["pose_count"]]
-    graph.cleanup().toposort()
-    model = gs.export_onnx(graph)
-    model.ir_version = IR_VERSION
-    onnx.checker.check_model(model)
-    return model
