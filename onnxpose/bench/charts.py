@@ -83,57 +83,50 @@ def latency_chart(results: dict, path: Path) -> Path:
         plt.close(fig)
 
 
+def _grouped_bars(ax, rows, labels, series, ylabel: str, title: str) -> None:
+    """One group of bars per comparison row, one bar per (key, name, colour) of ``series``."""
+    width = 0.78 / len(series)
+    centre = (len(series) - 1) / 2
+    for index, (key, name, color) in enumerate(series):
+        xs = [i + (index - centre) * width for i, c in enumerate(rows) if _ok(c.get(key))]
+        ys = [c[key] for c in rows if _ok(c.get(key))]
+        if ys:
+            ax.bar(xs, ys, width, label=name, color=color)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+
+
 def decode_overhead_chart(results: dict, path: Path) -> Path:
-    """Left: decode overhead (ms, onnxpose − raw). Right: speedups of onnxpose single-pose."""
+    """Left: decode overhead (ms, onnxpose − raw). Middle: speedups of onnxpose single-pose.
+    Right: decoding alone on the same heads."""
     plt = _pyplot()
     rows = results["comparisons"]
     labels = [f"{c['provider']}\nbatch {c['batch']}" for c in rows] or ["none"]
     fig, (left, right, alone) = plt.subplots(1, 3, figsize=(18, 4.5))
-    series = [("single_decode_overhead_ms", "single-pose", COLORS["onnxpose-single"]),
-              ("multi_decode_overhead_ms", "multi-pose", COLORS["onnxpose-multi"])]
-    width = 0.38
-    for index, (key, name, color) in enumerate(series):
-        xs = [i + (index - 0.5) * width for i, c in enumerate(rows) if _ok(c.get(key))]
-        ys = [c[key] for c in rows if _ok(c.get(key))]
-        if ys:
-            left.bar(xs, ys, width, label=name, color=color)
+    _grouped_bars(left, rows, labels,
+                  [("single_decode_overhead_ms", "single-pose", COLORS["onnxpose-single"]),
+                   ("multi_decode_overhead_ms", "multi-pose", COLORS["onnxpose-multi"])],
+                  "ms per batch (p50 onnxpose − p50 raw)", "decode overhead of in-graph decoding")
     left.axhline(0, color="black", linewidth=0.8)
-    left.set_xticks(range(len(labels)), labels)
-    left.set_ylabel("ms per batch (p50 onnxpose − p50 raw)")
-    left.set_title("decode overhead of in-graph decoding")
     left.grid(axis="y", alpha=0.3)
     left.legend(fontsize=8)
     speedups = [("speedup_vs_loop", "vs (a) Python loop", COLORS["raw+loop"]),
                 ("speedup_vs_numpy", "vs (b) numpy", COLORS["raw+numpy"]),
                 ("speedup_vs_tflite", "vs (d) TFLite", COLORS["tflite+numpy"])]
-    width = 0.26
-    for index, (key, name, color) in enumerate(speedups):
-        xs = [i + (index - 1) * width for i, c in enumerate(rows) if _ok(c.get(key))]
-        ys = [c[key] for c in rows if _ok(c.get(key))]
-        if ys:
-            right.bar(xs, ys, width, label=name, color=color)
+    _grouped_bars(right, rows, labels, speedups,
+                  "× (p50 alternative ÷ p50 onnxpose single-pose)", "speedup of onnxpose single-pose")
     right.axhline(1, color="black", linewidth=0.8)
     tops = [c[k] for c in rows for k, _, _ in speedups if _ok(c.get(k))]
     right.set_ylim(0, max(tops + [1.0]) * 1.35)  # room for the legend
-    right.set_xticks(range(len(labels)), labels)
-    right.set_ylabel("× (p50 alternative ÷ p50 onnxpose single-pose)")
-    right.set_title("speedup of onnxpose single-pose")
     right.grid(axis="y", alpha=0.3)
     right.legend(fontsize=8)
     decoding = [("decode_only_onnxpose_ms", "onnxpose decoder (provider)", COLORS["onnxpose-single"]),
                 ("decode_only_multi_ms", "onnxpose multi-pose decoder", COLORS["onnxpose-multi"]),
                 ("decode_only_loop_ms", "Python loop (CPU)", COLORS["raw+loop"]),
                 ("decode_only_numpy_ms", "numpy (CPU)", COLORS["raw+numpy"])]
-    width = 0.2
-    for index, (key, name, color) in enumerate(decoding):
-        xs = [i + (index - 1.5) * width for i, c in enumerate(rows) if _ok(c.get(key))]
-        ys = [c[key] for c in rows if _ok(c.get(key))]
-        if ys:
-            alone.bar(xs, ys, width, label=name, color=color)
+    _grouped_bars(alone, rows, labels, decoding, "ms per batch (p50)", "decoding alone, same heads")
     alone.set_yscale("log")
-    alone.set_xticks(range(len(labels)), labels)
-    alone.set_ylabel("ms per batch (p50)")
-    alone.set_title("decoding alone, same heads")
     alone.grid(axis="y", which="both", alpha=0.3)
     if any(_ok(c.get(k)) for c in rows for k, _, _ in decoding):
         alone.legend(fontsize=8)
