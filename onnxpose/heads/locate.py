@@ -106,8 +106,9 @@ def locate_input(model: onnx.ModelProto, source: str) -> ModelInput:
     return ModelInput(info.name, layout, height, width, str(info.dtype))
 
 
-def _pick(candidates: list[TensorInfo], what: str, channels: int, hint, source: str,
-          required: bool) -> TensorInfo | None:
+def _pick(candidates: list[TensorInfo], what: str, channels: int, hint,
+          source: str) -> TensorInfo | None:
+    """The one candidate, or the one whose name ``hint`` accepts; None if there is none."""
     if len(candidates) > 1:
         hinted = [c for c in candidates if hint(c.name.lower())]
         if len(hinted) == 1:
@@ -115,11 +116,7 @@ def _pick(candidates: list[TensorInfo], what: str, channels: int, hint, source: 
         raise OnnxPoseError(source, f"several candidate {what} heads ({channels} channels): "
                                     + ", ".join(c.describe() for c in candidates)
                                     + f"; choose one with --{what.split()[-1]}")
-    if not candidates:
-        if required:
-            return None
-        return None
-    return candidates[0]
+    return candidates[0] if candidates else None
 
 
 def _by_name(outputs: dict, name: str, source: str) -> TensorInfo:
@@ -144,7 +141,7 @@ def _choose_heads(outputs: list[TensorInfo], layout: str, overrides: HeadOverrid
         heatmaps = _by_name(by_name, overrides.heatmaps, source)
     else:
         heatmaps = _pick(with_channels(HEATMAP_CHANNELS), "heatmaps", HEATMAP_CHANNELS,
-                         lambda n: "heatmap" in n, source, True)
+                         lambda n: "heatmap" in n, source)
         if heatmaps is None:
             raise OnnxPoseError(source, "not a PoseNet model: no output has 17 heatmap channels "
                                         f"(outputs: {listing})")
@@ -152,7 +149,7 @@ def _choose_heads(outputs: list[TensorInfo], layout: str, overrides: HeadOverrid
         short = _by_name(by_name, overrides.short_offsets, source)
     else:
         short = _pick(with_channels(SHORT_OFFSET_CHANNELS), "short offsets", SHORT_OFFSET_CHANNELS,
-                      _is_short_offset_name, source, True)
+                      _is_short_offset_name, source)
         if short is None:
             raise OnnxPoseError(source, "not a PoseNet model: no short-offset output with 34 "
                                         f"channels (outputs: {listing})")
