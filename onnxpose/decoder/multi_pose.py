@@ -21,12 +21,13 @@ How the sequential decoders are laid out as a few wide ops:
    of a root does not depend on the other roots). The walk is a fixed
    schedule of 8 steps of 3 edges each (``walk_schedule``: per root keypoint,
    highest subtree first, parents before children); the per-step tables
-   (source slot, target keypoint, displacement row) are constants gathered by
-   root keypoint, so each step is one batch of [N * K * 3] points. The heads
-   are re-laid out once as a table of rows (per cell: 17 short offsets, 32
-   directed displacements, 17 heatmap values, each (y, x); Coral: at the four
-   bilinear corners, neighbours clamped to the grid), so a sample is one
-   ``GatherND`` plus a few same-shape element-wise ops and small 2-D GEMMs.
+   (source slot, target keypoint, displacement channel) are constants gathered
+   by root keypoint, so each step is one batch of [N * K * 3] points. Each head
+   is looked up where it lies, as a flat per-image table (Coral: padded by one
+   edge row and column, so that a cell's right and lower neighbours are clamped
+   to the grid): a sample is one ``GatherElements`` of the values it needs
+   (Coral: the four bilinear corners, y and x) plus a few same-shape
+   element-wise ops and small 2-D GEMMs. No table is copied or re-laid out.
 3. Greedy root NMS: candidate i is accepted when it is valid (Coral: and its
    instance score reaches the threshold) and its root is not within
    ``nms_radius`` of the same keypoint of an accepted candidate j < i. This
@@ -72,7 +73,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from onnxpose.decoder.finite_heads import append_finite_heads
+from onnxpose.decoder.finite_heads import finite_fields, finite_heatmaps
 from onnxpose.decoder.ops import GraphBuilder
 from onnxpose.decoder.settings import MultiPoseSettings
 from onnxpose.keypoints import NUM_EDGES, NUM_KEYPOINTS
@@ -80,15 +81,13 @@ from onnxpose.reference.pose_tree import DirectedEdge, walk_from
 
 OPSET = 17
 K17 = NUM_KEYPOINTS
-# Row table: per cell, the short offsets (y, x) of the 17 keypoints, the displacements
-# (y, x) of the 32 directed edges (forward 0..15, backward 16..31), the 17 heatmap
-# values (stored twice, to keep two columns).
-SHORT_ROW, MID_ROW, HEAT_ROW = 0, K17, K17 + 2 * NUM_EDGES
-TABLE_ROWS = HEAT_ROW + K17
 WALK_WIDTH = 3                   # edges per walk step (3 -> 8 steps, the tree's depth)
-# Bilinear corner weights (TL, TR, BL, BR) = c0 + [ly, lx, ly*lx] @ M, per coordinate.
-_CORNER_M = np.array([[-1, 0, 1, 0], [-1, 1, 0, 0], [1, -1, -1, 1]], np.float32)
-_CORNER_C0 = np.array([1, 0, 0, 0], np.float32)
+# Head channels: short offsets y of keypoint t at t, x at t + 17; displacements y of a
+# directed edge at DirectedEdge.channel_y, x 16 channels later; heatmap logit of t at t.
+SHORT_X, MID_X = K17, NUM_EDGES
+# Bilinear corners, in table column order: top-left, top-right, bottom-left, bottom-right,
+# as (down, right) steps from the cell. Weights: (1 - ly, ly)[down] * (1 - lx, lx)[right].
+CORNERS = ((0, 0), (0, 1), (1, 0), (1, 1))
 
 
 # -- skeleton as data --------------------------------------------------------------
@@ -123,18 +122,14 @@ def walk_schedule(root: int, width: int = WALK_WIDTH) -> list[list[DirectedEdge]
     return steps
 
 
-def directed_edge_row(edge: DirectedEdge) -> int:
-    """Row of ``edge`` in the displacement table: forward e -> e, backward e -> 16 + e."""
-    return edge.channel_y if edge.channel_y < NUM_EDGES else edge.channel_y - NUM_EDGES
-
-
 def walk_tables(width: int = WALK_WIDTH) -> dict[str, np.ndarray]:
     """Per (step, root keypoint, slot) tables of the scheduled walk.
 
     Points are stored in schedule order: slot 0 is the root, step d slot s is
     ``1 + d * width + s``. ``source``: slot of the edge's source; ``target``:
-    keypoint reached; ``edge``: displacement row; idle slots re-walk the root
-    (harmless, never read back). ``order[root, k]``: slot of keypoint k.
+    keypoint reached; ``edge``: the edge's y channel in the displacement head;
+    idle slots re-walk the root (harmless, never read back). ``order[root, k]``:
+    slot of keypoint k.
     """
     schedules = [walk_schedule(r, width) for r in range(K17)]
     depth = max(len(s) for s in schedules)
@@ -148,7 +143,7 @@ def walk_tables(width: int = WALK_WIDTH) -> dict[str, np.ndarray]:
             for s, e in enumerate(step):
                 source[d, root, s] = slot_of[e.source]
                 target[d, root, s] = e.target
-                edge[d, root, s] = directed_edge_row(e)
+                edge[d, root, s] = e.channel_y
                 slot_of[e.target] = 1 + d * width + s
         order[root] = [slot_of[k] for k in range(K17)]
     return {"source": source, "target": target, "edge": edge, "order": order}
@@ -167,14 +162,6 @@ def coral_logodds(probability: float) -> np.float32:
     return np.float32(-math.log(1.0 / (float(np.float32(probability)) + 1e-6) - 1.0))
 
 
-def coordinate_major_rows(gb: GraphBuilder, heat, short, mid):
-    """[N,h,w,2*66] channels: the y of the 66 table rows, then their x."""
-    short_y, short_x = gb.split(short, [K17, K17], 3, "tables/short_yx")
-    fwd_y, fwd_x, bwd_y, bwd_x = gb.split(mid, [NUM_EDGES] * 4, 3, "tables/mid_yx")
-    return gb.concat([short_y, fwd_y, bwd_y, heat, short_x, fwd_x, bwd_x, heat], 3,
-                     "tables/rows_yx")
-
-
 # -- the decoder ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -189,16 +176,38 @@ class Layout:
     width: int        # walk edges per step
 
 
+def _pad_edge(gb: GraphBuilder, head, name: str):
+    """[N,h,w,C] -> [N,h+1,w+1,C]: the last row and column repeated."""
+    return gb.op("Pad", [head, np.array([0, 0, 0, 0, 0, 1, 1, 0], np.int64)], f"{name}_padded",
+                 {"mode": "edge"})
+
+
+@dataclass(frozen=True)
+class HeadTable:
+    """A head as a flat per-image lookup table: ``flat`` [N, rows * cols * channels].
+
+    The value of channel c at cell (y, x) is ``flat[n, (y * cols + x) * channels + c]``.
+    """
+
+    flat: gs.Variable
+    cols: int
+    channels: int
+
+    def offsets(self, channel_offsets, corners=((0, 0),)) -> np.ndarray:
+        """Flat offsets of (corner, channel offset) pairs from a cell's first value,
+        corner-major: [len(corners) * len(channel_offsets)] float32."""
+        return np.array([(dy * self.cols + dx) * self.channels + c
+                         for dy, dx in corners for c in channel_offsets], np.float32)
+
+
 class _Decoder:
     """Graph construction shared by both presets; subclasses sample and score.
 
     Points are processed as 2-D row batches ([rows, 2], rows ordered image,
     candidate, slot) so that element-wise ops see equal shapes and the few
-    matrix products are plain 2-D GEMMs; table lookups are one ``GatherND``
-    with (image, y, x, table row) indices.
+    matrix products are plain 2-D GEMMs; a table lookup is one
+    ``GatherElements`` per image at flat indices computed by one GEMM.
     """
-
-    channels = 2  # floats per table row
 
     def __init__(self, gb: GraphBuilder, layout: Layout, settings: MultiPoseSettings):
         self.gb, self.lay, self.settings = gb, layout, settings
@@ -206,11 +215,13 @@ class _Decoder:
 
     # ---- batch bookkeeping
     def batch_setup(self, heatmaps):
-        """The image index [N,1] of each image (and N) for the row batches built later."""
+        """The image index [N,1] of each image, and the shape [N, -1] of per-image rows."""
         gb = self.gb
         n = gb.gather(gb.shape(heatmaps, "batch/shape"), gb.scalar(0, np.int64), 0, "batch/size")
         images = gb.range_(gb.scalar(0, np.int64), n, gb.scalar(1, np.int64), "batch/images")
         self.images = gb.reshape(images, [-1, 1], "batch/image_col")           # [N, 1]
+        self.per_image = gb.concat([gb.unsqueeze(n, [0], "batch/size_1d"),
+                                    np.array([-1], np.int64)], 0, "batch/per_image_shape")
 
     def image_column(self, per_image: int, name: str):
         """[N * per_image, 1] int64: the image of each row of a row batch."""
@@ -229,20 +240,63 @@ class _Decoder:
                         f"{name}_zero")
         return gb.add(zeros, np.array([self.lay.h - 1, self.lay.w - 1], np.float32), name)
 
-    def lookup(self, cell, image_col, rows, name):
-        """Table rows at integer cells (y, x) [rows, 2] (float): [rows, channels]."""
+    def head_tables(self, heatmaps, short_offsets, displacements):
+        """The three heads made finite and laid out as padded flat lookup tables (one more
+        row and column, copies of the last ones: a cell's right and lower neighbours,
+        clamped to the grid). Returns the finite heatmaps."""
         gb = self.gb
-        index = gb.concat([image_col, gb.cast(cell, np.int64, f"{name}/cell_int"), rows], 1,
-                          f"{name}/index")
-        return gb.op("GatherND", [self.table, index], f"{name}/values")
+        heatmaps = finite_heatmaps(gb, heatmaps)
+        short, mid = finite_fields(gb, {"short_offsets": short_offsets,
+                                        "displacements": displacements}, _pad_edge)
+        self.short = self.head_table(short, 2 * K17, "short_offsets")
+        self.mid = self.head_table(mid, 4 * NUM_EDGES, "displacements")
+        heat = _pad_edge(gb, self.heat_values(heatmaps), "tables/heat")
+        self.heat = self.head_table(heat, K17, "heat")
+        return heatmaps
+
+    def head_table(self, padded, channels: int, name: str) -> HeadTable:
+        return HeadTable(self.gb.reshape(padded, self.per_image, f"tables/{name}"),
+                         self.lay.w + 1, channels)
+
+    def lookup(self, table: HeadTable, cell, base, k: int, name):
+        """Table values at integer cells (y, x) [R,2] (float) plus flat offsets ``base``
+        [R,k] (float: channel and corner): [R,k]."""
+        gb = self.gb
+        to_index = np.array([[table.cols * table.channels] * k, [table.channels] * k], np.float32)
+        index = gb.cast(gb.gemm(cell, to_index, base, f"{name}/index_f"), np.int64,
+                        f"{name}/index")
+        values = gb.gather_elements(table.flat, gb.reshape(index, self.per_image,
+                                                           f"{name}/index_per_image"), 1,
+                                    f"{name}/values_per_image")
+        return gb.reshape(values, [-1, k], f"{name}/values")
+
+    def by_root_keypoint(self, table: np.ndarray, keypoint, name):
+        """``table`` [17, ..., k] (float flat offsets per root keypoint) gathered for every
+        candidate: [N * K * ..., k]."""
+        gb = self.gb
+        picked = gb.gather(gb.const(table.astype(np.float32), f"{name}_table"), keypoint, 0,
+                           f"{name}_nk")
+        return gb.reshape(picked, [-1, table.shape[-1]], name)
+
+    def per_keypoint(self, offsets: np.ndarray, name):
+        """Flat offsets ``t + offsets`` of every keypoint t of every candidate:
+        [N * K * 17, len(offsets)] float."""
+        gb = self.gb
+        pattern = np.tile(np.arange(K17, dtype=np.float32)[:, None] + offsets, (self.lay.k, 1))
+        zero = gb.cast(gb.mul(self.images, np.int64(0), f"{name}_zero_int"), np.float32,
+                       f"{name}_zero")
+        rows = gb.add(gb.unsqueeze(zero, [2], f"{name}_zero3"), pattern, f"{name}_nk")
+        return gb.reshape(rows, [-1, len(offsets)], name)
 
     # ---- candidates
     def candidates(self, scores, threshold):
         """TopK local maxima: (score [N,K], flat index [N,K], valid [N,K])."""
         gb, r = self.gb, self.settings.local_maximum_radius
-        nchw = gb.transpose(scores, [0, 3, 1, 2], "candidates/scores_nchw")
-        pooled = gb.max_pool(nchw, [2 * r + 1] * 2, "candidates/window_max", pads=[r] * 4)
-        pooled = gb.transpose(pooled, [0, 2, 3, 1], "candidates/window_max_nhwc")
+        # a 3-D MaxPool over (y, x, keypoint) with a window of 1 keypoint: NHWC as it is
+        volume = gb.unsqueeze(scores, [1], "candidates/scores_volume")           # [N,1,h,w,17]
+        pooled = gb.max_pool(volume, [2 * r + 1, 2 * r + 1, 1], "candidates/window_max",
+                             pads=[r, r, 0, r, r, 0])
+        pooled = gb.squeeze(pooled, [1], "candidates/window_max_nhwc")
         is_max = gb.greater_or_equal(scores, pooled, "candidates/is_local_max")
         above = gb.greater_or_equal(scores, np.float32(threshold), "candidates/above_threshold")
         is_candidate = gb.logical_and(is_max, above, "candidates/mask")
@@ -265,13 +319,12 @@ class _Decoder:
                         gb.unsqueeze(col, [-1], "roots/col_")], -1, "roots/cell_yx_int")
         return keypoint, gb.cast(yx, np.float32, "roots/cell_yx")
 
-    def root_lookup(self, cell_yx, keypoint, first_row: int, name):
-        """Table row ``first_row + keypoint`` at each candidate's cell: [N*K, channels]."""
-        gb, k = self.gb, self.lay.k
-        cells = gb.reshape(cell_yx, [-1, 2], f"{name}/cells")
-        rows = gb.reshape(gb.add(keypoint, np.int64(first_row), f"{name}/rows_"), [-1, 1],
-                          f"{name}/rows")
-        return self.lookup(cells, self.image_column(k, f"{name}/images"), rows, name)
+    def root_offsets(self, cell_yx, keypoint):
+        """The short offset (y, x) of each candidate's keypoint at its cell: [N*K, 2]."""
+        base = self.by_root_keypoint(np.arange(K17)[:, None] + np.array([0, SHORT_X]), keypoint,
+                                     "roots/short_base")
+        return self.lookup(self.short, self.gb.reshape(cell_yx, [-1, 2], "roots/cells"), base, 2,
+                           "roots/short")
 
     def is_root(self, keypoint):
         """[N,K,17] bool: keypoint t is the root's keypoint (built once)."""
@@ -280,50 +333,67 @@ class _Decoder:
                                           np.arange(K17, dtype=np.int64), "roots/is_root_keypoint")
         return self._is_root
 
-    def keypoint_rows(self, first_row: int, name):
-        """[N*K*17, 1] table rows ``first_row + t`` of every keypoint t of every candidate."""
-        gb = self.gb
-        pattern = np.tile(np.arange(first_row, first_row + K17, dtype=np.int64), self.lay.k)
-        rows = gb.add(gb.mul(self.images, np.int64(0), f"{name}_zero"), pattern, f"{name}_nk")
-        return gb.reshape(rows, [-1, 1], name)
-
     # ---- walk
     def step_tables(self, keypoint):
-        """Per step: (source slot [N,K,W,2], short-offset table rows [R,1], displacement
-        table rows [R,1]); and the (root, keypoint) -> slot table. One ``Slice`` per step
-        and table: the step is the innermost axis of the row tables."""
+        """The walk's per-step tables for every candidate, step axis kept for the loop:
+        source positions in the slot buffer [N,K,D,W,2], short-offset and displacement
+        lookup offsets [R,D,k] (R = N*K*W rows, k = 2 * corners); the (root, keypoint) ->
+        slot table [17,17]; and the number of steps D."""
         gb, width, tables = self.gb, self.lay.width, walk_tables(self.lay.width)
         depth = len(tables["source"])
-        source = tables["source"].transpose(1, 0, 2).reshape(K17, depth * width, 1)  # [17, D*W]
-        source = np.repeat(source, 2, -1)
+        # before step d the buffer holds (D - d) * W idle slots, then slots 0 .. d * W
+        source = tables["source"] + ((depth - np.arange(depth)) * width)[:, None, None]
+        source = np.repeat(source.transpose(1, 0, 2)[..., None], 2, -1)          # [17,D,W,2]
         source = gb.gather(gb.const(source, "walk/source_table"), keypoint, 0, "walk/source")
-        rows = []
-        for name, table in (("short", tables["target"] + SHORT_ROW),
-                            ("displacement", tables["edge"] + MID_ROW)):
-            table = table.transpose(1, 2, 0)                                    # [17, W, D]
-            picked = gb.gather(gb.const(table, f"walk/{name}_table"), keypoint, 0, f"walk/{name}")
-            rows.append(gb.reshape(picked, [-1, depth], f"walk/{name}_rows"))  # [R, D]
-        steps = []
-        for d in range(depth):
-            steps.append((gb.slice(source, [d * width], [(d + 1) * width], [2],
-                                   f"walk/step{d}/source"),
-                          gb.slice(rows[0], [d], [d + 1], [1], f"walk/step{d}/short_rows"),
-                          gb.slice(rows[1], [d], [d + 1], [1], f"walk/step{d}/displacement_rows")))
-        return steps, tables["order"]
+        k = 2 * len(self.corners)
+        bases = []
+        for name, channel, table in (
+                ("short", tables["target"], self.short.offsets([0, SHORT_X], self.corners)),
+                ("displacement", tables["edge"], self.mid.offsets([0, MID_X], self.corners))):
+            per_root = (channel[..., None] + table).transpose(1, 2, 0, 3)      # [17, W, D, k]
+            bases.append(gb.reshape(self.by_root_keypoint(per_root, keypoint, f"walk/{name}_base_"),
+                                    [-1, depth, k], f"walk/{name}_base"))
+        return source, bases[0], bases[1], tables["order"], depth
 
     def walk(self, root_points, keypoint):
-        """All 17 keypoints of every candidate pose: [N,K,17,2]."""
+        """All 17 keypoints of every candidate pose: [N,K,17,2].
+
+        The walk's steps run as one ``Loop``, so the graph holds one copy of a step's
+        nodes. A step's points are grown from points of earlier steps, kept in a slot
+        buffer of fixed size [N,K,1+D*W,2] that each step shifts by W slots (drops W idle
+        ones at the front, appends its own), so that after the last step it holds the
+        root and the D steps' slots in schedule order.
+        """
         gb, lay = self.gb, self.lay
-        steps, order = self.step_tables(keypoint)
+        source, short_base, mid_base, order, depth = self.step_tables(keypoint)
         self.walk_images = self.image_column(lay.k * lay.width, "walk/images")
         self.walk_upper = self.upper_bounds(self.walk_images, "walk/upper")
-        slots = gb.unsqueeze(root_points, [2], "walk/slots0")              # [N,K,1,2]
-        for d, (source, short_rows, mid_rows) in enumerate(steps):
-            start = gb.gather_elements(slots, source, 2, f"walk/step{d}/start_")  # [N,K,W,2]
-            start = gb.reshape(start, [-1, 2], f"walk/step{d}/start")
-            moved = self.follow_edges(start, mid_rows, short_rows, f"walk/step{d}")
-            moved = gb.reshape(moved, [-1, lay.k, lay.width, 2], f"walk/step{d}/moved")
-            slots = gb.concat([slots, moved], 2, f"walk/slots{d + 1}")
+        slots = gb.pad(gb.unsqueeze(root_points, [2], "walk/root_slot"),
+                       [0, 0, depth * lay.width, 0, 0, 0, 0, 0], "walk/slots0")  # [N,K,S,2]
+
+        body_graph = gs.Graph(name=gb.name("walk/step_body"))
+        body = GraphBuilder(body_graph, gb.name("walk/step/"))
+        step = gs.Variable(body.name("index"), dtype=np.int64, shape=[])
+        cond_in = gs.Variable(body.name("cond_in"), dtype=np.bool_, shape=[])
+        slots_in = gs.Variable(body.name("slots_in"), dtype=np.float32)
+        self.gb = body
+        try:
+            start = body.gather_elements(slots_in, body.gather(source, step, 2, "source"), 2,
+                                         "start_")                              # [N,K,W,2]
+            moved = self.follow_edges(body.reshape(start, [-1, 2], "start"),
+                                      body.gather(mid_base, step, 1, "displacement_base"),
+                                      body.gather(short_base, step, 1, "short_base"), "")
+            moved = body.reshape(moved, [-1, lay.k, lay.width, 2], "moved")
+            kept = body.slice(slots_in, [lay.width], [1 + depth * lay.width], [2], "kept")
+            slots_out = body.concat([kept, moved], 2, "slots_out")
+            cond_out = body.identity(cond_in, "cond_out")
+        finally:
+            self.gb = gb
+        cond_out.dtype, cond_out.shape, slots_out.dtype = np.bool_, [], np.float32
+        body_graph.inputs = [step, cond_in, slots_in]
+        body_graph.outputs = [cond_out, slots_out]
+        (slots,) = gb.loop(body_graph, gb.scalar(depth, np.int64, "walk/steps"),
+                           gb.scalar(True, np.bool_, "walk/always"), [slots], "walk/loop")
         order = np.repeat(order[..., None], 2, -1)
         order = gb.gather(gb.const(order, "walk/order_table"), keypoint, 0, "walk/order")
         return gb.gather_elements(slots, order, 2, "walk/points")
@@ -333,12 +403,13 @@ class _Decoder:
         """[N,K,K] float: root i lies within the radius of keypoint k_i of pose j < i."""
         gb, k = self.gb, self.lay.k
         onehot = gb.cast(self.is_root(keypoint), np.float32, "nms/root_onehot")
-        by_keypoint = gb.reshape(gb.transpose(points, [0, 2, 1, 3], "nms/points_by_keypoint"),
-                                 [0, K17, 2 * k], "nms/points_by_keypoint_flat")
-        same_part = gb.reshape(gb.matmul(onehot, by_keypoint, "nms/same_part_flat"), [0, k, k, 2],
-                               "nms/same_part_points")   # [n, i, j] = points[n, j, k_i]
-        delta = gb.sub(same_part, gb.unsqueeze(root_points, [2], "nms/root_"), "nms/delta")
-        squared = gb.reduce_sum(gb.mul(delta, delta, "nms/delta_sq"), [-1], "nms/squared_distance")
+        by_keypoint = gb.reshape(gb.transpose(points, [0, 2, 3, 1], "nms/points_by_keypoint"),
+                                 [0, K17, 2 * k], "nms/points_by_keypoint_flat")  # [N,17,(yx,j)]
+        same_part = gb.reshape(gb.matmul(onehot, by_keypoint, "nms/same_part_flat"), [0, k, 2, k],
+                               "nms/same_part_points")   # [n, i, :, j] = points[n, j, k_i]
+        # [N,K,2,1]: a scalar broadcast along the contiguous j axis (fast in onnxruntime)
+        delta = gb.sub(same_part, gb.unsqueeze(root_points, [3], "nms/root_"), "nms/delta")
+        squared = gb.reduce_sum(gb.mul(delta, delta, "nms/delta_sq"), [2], "nms/squared_distance")
         close = gb.less_or_equal(squared, np.float32(squared_radius), "nms/close")
         earlier = np.tril(np.ones((k, k), bool), -1)
         return gb.cast(gb.logical_and(close, earlier, "nms/close_earlier"), np.float32,
@@ -441,81 +512,70 @@ class _Decoder:
 class _CoralDecoder(_Decoder):
     """Bilinear sampling in block units; logits rank the candidates."""
 
-    channels = 8  # (corner, y/x): TL, TR, BL, BR
+    corners = CORNERS
 
-    def tables(self, heatmaps, short_offsets, displacements):
-        """[N,h,w,66,8]: per cell and table row, the (y, x) values at the cell's TL, TR, BL and
-        BR neighbours (clamped to the grid). Offsets in blocks."""
-        gb, h, w = self.gb, self.lay.h, self.lay.w
-        stride = np.float32(self.lay.stride)
-        short = gb.div(short_offsets, stride, "tables/short_blocks")
-        yx = coordinate_major_rows(gb, heatmaps, short,
-                                   gb.div(displacements, stride, "tables/mid_blocks"))
+    def heat_values(self, heatmaps):
+        """What keypoint scores are sampled from: the logits (sigmoid after sampling)."""
+        return heatmaps
 
-        # one more row and column, copies of the last ones: a cell's neighbours, clamped
-        padded = gb.op("Pad", [yx, np.array([0, 0, 0, 0, 0, 1, 1, 0], np.int64)], "tables/padded",
-                       {"mode": "edge"})
-        corners = [gb.slice(padded, [y, x], [y + h, x + w], [1, 2], f"tables/corner_{name}")
-                   for name, (y, x) in (("tl", (0, 0)), ("tr", (0, 1)), ("bl", (1, 0)),
-                                        ("br", (1, 1)))]
-        corners = gb.concat(corners, 3, "tables/corners")                     # [N,h,w,4*132]
-        corners = gb.reshape(corners, [-1, 4, 2, TABLE_ROWS], "tables/corners_by_cell")
-        # Einsum, not Transpose: onnxruntime's multi-threaded CPU Transpose of this shape is
-        # ~6x slower (benchmarks/results: 460 us vs 75 us at 2 threads)
-        by_row = gb.einsum(corners, "cpyr->crpy", "tables/rows_by_corner")    # [N*h*w,66,4,2]
-        return gb.reshape(by_row, [-1, h, w, TABLE_ROWS, self.channels], "tables/rows")
-
-    def sample(self, points, image_col, rows, name, plus=None):
-        """Bilinear samples (y, x) at points [R,2] (inside the grid) of table ``rows`` [R,1],
-        plus ``plus`` [R,2] if given: [R,2]."""
+    def sample(self, points, table, base, coordinates: int, scale, name, plus=None):
+        """Bilinear samples (``coordinates`` values each, times ``scale``) of ``table`` at
+        points [R,2] (inside the grid), at flat offsets ``base`` [R, 4 * coordinates], plus
+        ``plus`` [R, coordinates] if given: [R, coordinates]."""
         gb = self.gb
         cell = gb.floor(points, f"{name}/floor")
         frac = gb.sub(points, cell, f"{name}/frac")
-        values = self.lookup(cell, image_col, rows, name)                      # [R, 8]
-        features = gb.concat([frac, gb.reduce_attr("ReduceProd", frac, [1], f"{name}/frac_yx",
-                                                   keepdims=True)], 1, f"{name}/features")
-        weights = gb.gemm(features, np.repeat(_CORNER_M, 2, 1), np.repeat(_CORNER_C0, 2),
-                          f"{name}/weights")
+        k = 4 * coordinates
+        values = self.lookup(table, cell, base, k, name)                       # [R, k]
+        # corner weights (1 - ly, ly)[down] * (1 - lx, lx)[right], one column per value
+        down = np.repeat([dy for dy, _ in self.corners], coordinates)
+        right = np.repeat([dx for _, dx in self.corners], coordinates)
+        weight_y = gb.gemm(frac, np.stack([2 * down - 1, 0 * down]).astype(np.float32),
+                           (1 - down).astype(np.float32), f"{name}/weight_y")
+        weight_x = gb.gemm(frac, np.stack([0 * right, 2 * right - 1]).astype(np.float32),
+                           (1 - right).astype(np.float32), f"{name}/weight_x")
+        weights = gb.mul(weight_y, weight_x, f"{name}/weights")
         weighted = gb.mul(values, weights, f"{name}/weighted")
-        corner_sum = np.tile(np.eye(2, dtype=np.float32), (4, 1))
+        corner_sum = np.float32(scale) * np.tile(np.eye(coordinates, dtype=np.float32), (4, 1))
         if plus is None:
             return gb.matmul(weighted, corner_sum, f"{name}/value")
         return gb.gemm(weighted, corner_sum, plus, f"{name}/value_plus")
 
-    def move(self, points, rows, name):
-        moved = self.sample(points, self.walk_images, rows, name, plus=points)
-        low = self.gb.relu(moved, f"{name}/clamped_lo")   # max(., 0); fuses into the Gemm
+    def move(self, points, table, base, name):
+        moved = self.sample(points, table, base, 2, 1 / np.float32(self.lay.stride), name,
+                            plus=points)
+        low = self.gb.relu(moved, f"{name}/clamped_lo")   # max(., 0)
         return self.gb.minimum(low, self.walk_upper, f"{name}/clamped")
 
-    def follow_edges(self, start, mid_rows, short_rows, name):
+    def follow_edges(self, start, mid_base, short_base, name):
         """Points [R,2] (blocks) moved along their edges."""
-        points = self.move(start, mid_rows, f"{name}/mid")
+        points = self.move(start, self.mid, mid_base, f"{name}mid")
         for s in range(self.settings.refine_steps):
-            points = self.move(points, short_rows, f"{name}/refine{s}")
+            points = self.move(points, self.short, short_base, f"{name}refine{s}")
         return points
 
     def decode(self, heatmaps, short_offsets, displacements):
         gb, lay, st = self.gb, self.lay, self.settings
         radius = np.float32(np.float32(st.nms_radius) / np.float32(lay.stride))
         squared_radius = np.float32(radius * radius)
-        self.table = self.tables(heatmaps, short_offsets, displacements)
         self.batch_setup(heatmaps)
+        heatmaps = self.head_tables(heatmaps, short_offsets, displacements)
 
         _, index, valid = self.candidates(heatmaps, coral_logodds(st.score_threshold))
         keypoint, cell_yx = self.split_index(index)
-        offsets = self.root_lookup(cell_yx, keypoint, SHORT_ROW, "roots/short")   # TL corner
-        offsets = gb.reshape(gb.slice(offsets, [0], [2], [1], "roots/short_tl"), [-1, lay.k, 2],
+        offsets = gb.reshape(self.root_offsets(cell_yx, keypoint), [-1, lay.k, 2],
                              "roots/short_offsets")
+        refined = gb.add(cell_yx, gb.div(offsets, np.float32(lay.stride), "roots/short_blocks"),
+                         "roots/refined")
         hi = np.array([lay.h - 1, lay.w - 1], np.float32)
-        roots = gb.minimum(gb.maximum(gb.add(cell_yx, offsets, "roots/refined"), np.float32(0),
-                                      "roots/points_lo"), hi, "roots/points")
+        roots = gb.minimum(gb.maximum(refined, np.float32(0), "roots/points_lo"), hi,
+                           "roots/points")
 
         points = self.walk(roots, keypoint)
-        logits = self.sample(gb.reshape(points, [-1, 2], "score/points"),
-                             self.image_column(lay.k * K17, "score/images"),
-                             self.keypoint_rows(HEAT_ROW, "score/table_rows"), "score/sample")
-        logits = gb.reshape(gb.slice(logits, [0], [1], [1], "score/logit"), [-1, lay.k, K17],
-                            "score/logits")
+        logits = self.sample(gb.reshape(points, [-1, 2], "score/points"), self.heat,
+                             self.per_keypoint(self.heat.offsets([0], self.corners),
+                                               "score/heat_base"), 1, 1, "score/sample")
+        logits = gb.reshape(logits, [-1, lay.k, K17], "score/logits")
         keypoint_scores = gb.sigmoid(logits, "score/keypoint_scores")
         instance = gb.reduce_attr("ReduceMean", keypoint_scores, [-1], "score/instance")
 
@@ -541,13 +601,11 @@ class _CoralDecoder(_Decoder):
 class _TfjsDecoder(_Decoder):
     """Nearest-cell sampling in pixels; part scores are sigmoids of the logits."""
 
-    def tables(self, scores, short_offsets, displacements):
-        """[N,h,w,66,2]: short offsets, displacements, part scores (twice), in pixels."""
-        gb, h, w = self.gb, self.lay.h, self.lay.w
-        yx = coordinate_major_rows(gb, scores, short_offsets, displacements)
-        yx = gb.reshape(yx, [-1, 2, TABLE_ROWS], "tables/rows_yx_by_cell")
-        rows = gb.einsum(yx, "cyr->cry", "tables/rows_by_cell")  # [N*h*w, 66, 2]; see Coral's
-        return gb.reshape(rows, [-1, h, w, TABLE_ROWS, 2], "tables/rows")
+    corners = ((0, 0),)
+
+    def heat_values(self, heatmaps):
+        """What keypoint scores are sampled from: the part scores (sigmoids)."""
+        return self.gb.sigmoid(heatmaps, "tables/part_scores")
 
     def nearest_cell(self, points, upper, name):
         """``getStridedIndexNearPoint`` as float (row, col): [R,2]."""
@@ -557,44 +615,43 @@ class _TfjsDecoder(_Decoder):
         low = gb.maximum(rounded, np.float32(0), f"{name}/clamp_lo")
         return gb.minimum(low, upper, f"{name}/cell")
 
-    def follow_edges(self, start, mid_rows, short_rows, name):
+    def follow_edges(self, start, mid_base, short_base, name):
         """Points [R,2] (pixels) moved along their edges."""
         gb = self.gb
-        cell = self.nearest_cell(start, self.walk_upper, f"{name}/mid")
-        displacement = self.lookup(cell, self.walk_images, mid_rows, f"{name}/mid")
-        points = gb.add(start, displacement, f"{name}/displaced")
+        cell = self.nearest_cell(start, self.walk_upper, f"{name}mid")
+        displacement = self.lookup(self.mid, cell, mid_base, 2, f"{name}mid")
+        points = gb.add(start, displacement, f"{name}displaced")
         for s in range(self.settings.refine_steps):
-            cell = self.nearest_cell(points, self.walk_upper, f"{name}/refine{s}")
-            offsets = self.lookup(cell, self.walk_images, short_rows, f"{name}/refine{s}")
+            cell = self.nearest_cell(points, self.walk_upper, f"{name}refine{s}")
+            offsets = self.lookup(self.short, cell, short_base, 2, f"{name}refine{s}")
             points = gb.gemm(cell, np.float32(self.lay.stride) * np.eye(2, dtype=np.float32),
-                             offsets, f"{name}/refine{s}/points")      # cell * stride + offsets
+                             offsets, f"{name}refine{s}/points")      # cell * stride + offsets
         return points
 
     def decode(self, heatmaps, short_offsets, displacements):
         gb, lay, st = self.gb, self.lay, self.settings
         squared_radius = np.float32(np.float32(st.nms_radius) ** 2)
-        scores = gb.sigmoid(heatmaps, "tables/part_scores")
-        self.table = self.tables(scores, short_offsets, displacements)
         self.batch_setup(heatmaps)
+        heatmaps = self.head_tables(heatmaps, short_offsets, displacements)
 
         _, index, valid = self.candidates(heatmaps, logit(st.score_threshold))
         keypoint, cell_yx = self.split_index(index)
-        offsets = gb.reshape(self.root_lookup(cell_yx, keypoint, SHORT_ROW, "roots/short"),
-                             [-1, lay.k, 2], "roots/short_offsets")
+        offsets = gb.reshape(self.root_offsets(cell_yx, keypoint), [-1, lay.k, 2],
+                             "roots/short_offsets")
         roots = gb.add(gb.mul(cell_yx, np.float32(lay.stride), "roots/cell_px"), offsets,
                        "roots/points")
-        root_scores = self.root_lookup(cell_yx, keypoint, HEAT_ROW, "roots/score")
-        root_scores = gb.reshape(gb.slice(root_scores, [0], [1], [1], "roots/score_"),
-                                 [-1, lay.k, 1], "roots/scores")
+        root_scores = self.lookup(self.heat, gb.reshape(cell_yx, [-1, 2], "roots/score_cells"),
+                                  self.by_root_keypoint(np.arange(K17)[:, None], keypoint,
+                                                        "roots/score_base"), 1, "roots/score")
+        root_scores = gb.reshape(root_scores, [-1, lay.k, 1], "roots/scores")
 
         points = self.walk(roots, keypoint)
         score_images = self.image_column(lay.k * K17, "score/images")
         flat = gb.reshape(points, [-1, 2], "score/points")
         cell = self.nearest_cell(flat, self.upper_bounds(score_images, "score/upper"), "score")
-        sampled = self.lookup(cell, score_images, self.keypoint_rows(HEAT_ROW, "score/table_rows"),
-                              "score")
-        sampled = gb.reshape(gb.slice(sampled, [0], [1], [1], "score/sampled_"), [-1, lay.k, K17],
-                             "score/sampled")
+        sampled = self.lookup(self.heat, cell, self.per_keypoint(np.zeros(1, np.float32),
+                                                                 "score/part_base"), 1, "score")
+        sampled = gb.reshape(sampled, [-1, lay.k, K17], "score/sampled")
         keypoint_scores = gb.where(self.is_root(keypoint), root_scores, sampled,
                                    "score/keypoint_scores")
 
@@ -636,7 +693,7 @@ def append_multi_pose_decoder(graph: gs.Graph, heatmaps: gs.Variable, short_offs
                     width=WALK_WIDTH)
     builder = GraphBuilder(graph, prefix)
     decoder = PRESET_DECODERS[settings.preset](builder, layout, settings)
-    outputs = decoder.decode(*append_finite_heads(builder, heatmaps, short_offsets, displacements))
+    outputs = decoder.decode(heatmaps, short_offsets, displacements)
     batch = (heatmaps.shape or ["N"])[0]
     p = settings.max_poses
     for name, dtype, shape in (("keypoints", np.float32, [batch, p, K17, 3]),

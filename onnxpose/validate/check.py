@@ -135,7 +135,7 @@ def run_decoder_on_synthetic_people(model, head_names, info, batch, seed, source
 
     output_names = [o.name for o in model.graph.output if o.name not in head_names
                     and o.name not in HEAD_TENSORS]
-    decoder = onnx.utils.Extractor(model).extract_model(head_names, output_names)
+    decoder = subgraph_between(model, head_names, output_names)
     grid = _grid_of(model, head_names[0])
     values = synthetic_heads(seed, batch, grid_hw=grid, stride=info.output_stride)
     feeds = dict(zip(head_names, values))
@@ -147,6 +147,25 @@ def run_decoder_on_synthetic_people(model, head_names, info, batch, seed, source
         reason = str(exc).strip().splitlines()[0]
         raise OnnxPoseError(source, f"built decoder does not run in onnxruntime: {reason}") from exc
     return decoded, {name.split("/")[-1]: value for name, value in feeds.items()}
+
+
+def subgraph_between(model: onnx.ModelProto, input_names, output_names) -> onnx.ModelProto:
+    """The nodes of ``model`` that compute ``output_names`` from ``input_names``.
+
+    Unlike ``onnx.utils.Extractor`` this keeps the producers of tensors that a
+    ``Loop`` body reads from the outer graph.
+    """
+    import onnx_graphsurgeon as gs
+    graph = gs.import_onnx(model)
+    tensors = graph.tensors()
+    graph.inputs = [tensors[name] for name in input_names]
+    graph.outputs = [tensors[name] for name in output_names]
+    for tensor in graph.inputs:
+        tensor.inputs.clear()
+    graph.cleanup().toposort()
+    cut = gs.export_onnx(graph)
+    cut.ir_version = model.ir_version
+    return cut
 
 
 def _grid_of(model: onnx.ModelProto, tensor: str) -> tuple[int, int]:
