@@ -73,7 +73,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from onnxpose.decoder.finite_heads import finite_fields, finite_heatmaps
+from onnxpose.decoder.finite_heads import clipped_heatmaps, finite_heads
 from onnxpose.decoder.ops import GraphBuilder
 from onnxpose.decoder.settings import MultiPoseSettings
 from onnxpose.keypoints import NUM_EDGES, NUM_KEYPOINTS
@@ -212,6 +212,7 @@ class _Decoder:
     def __init__(self, gb: GraphBuilder, layout: Layout, settings: MultiPoseSettings):
         self.gb, self.lay, self.settings = gb, layout, settings
         self._is_root = None
+        self._shapes = {}
 
     # ---- batch bookkeeping
     def batch_setup(self, heatmaps):
@@ -220,34 +221,46 @@ class _Decoder:
         n = gb.gather(gb.shape(heatmaps, "batch/shape"), gb.scalar(0, np.int64), 0, "batch/size")
         images = gb.range_(gb.scalar(0, np.int64), n, gb.scalar(1, np.int64), "batch/images")
         self.images = gb.reshape(images, [-1, 1], "batch/image_col")           # [N, 1]
-        self.per_image = gb.concat([gb.unsqueeze(n, [0], "batch/size_1d"),
-                                    np.array([-1], np.int64)], 0, "batch/per_image_shape")
+        self.batch_size = gb.unsqueeze(n, [0], "batch/size_1d")
+        self.per_image = self.batch_shape()
 
-    def image_column(self, per_image: int, name: str):
-        """[N * per_image, 1] int64: the image of each row of a row batch."""
+    def batch_shape(self, *rest: int):
+        """The shape tensor [N, -1, *rest] (made once per ``rest``)."""
+        if rest not in self._shapes:
+            name = "_".join(map(str, rest)) or "rows"
+            self._shapes[rest] = self.gb.concat(
+                [self.batch_size, np.array([-1, *rest], np.int64)], 0, f"batch/shape_{name}")
+        return self._shapes[rest]
+
+    def row_offsets(self, per_image, name: str):
+        """[N, 1]: ``n * per_image`` ([1] int64), to address rows of [N * per_image, ...]."""
+        return self.gb.mul(self.images, per_image, name)
+
+    def upper_bounds(self, like, columns: int, name: str):
+        """[rows, 2] float (h - 1, w - 1), as many rows as ``like`` [rows, columns] (equal
+        shapes run faster than broadcasting)."""
+        return self.gb.gemm(like, np.zeros((columns, 2), np.float32),
+                            np.array([self.lay.h - 1, self.lay.w - 1], np.float32), name)
+
+    def earlier(self, size, name: str):
+        """[s, s] bool, s = ``size`` ([1] int64): entry (i, j) is j < i."""
         gb = self.gb
-        rows = gb.add(self.images, np.zeros(per_image, np.int64), f"{name}_nk")
-        return gb.reshape(rows, [-1, 1], name)
-
-    def row_offsets(self, per_image: int, name: str):
-        """[N, 1]: ``n * per_image``, to address rows of [N * per_image, ...] tensors."""
-        return self.gb.mul(self.images, np.int64(per_image), name)
-
-    def upper_bounds(self, image_col, name: str):
-        """[rows, 2] float (h - 1, w - 1) for a row batch (equal shapes run faster)."""
-        gb = self.gb
-        zeros = gb.cast(gb.mul(image_col, np.int64(0), f"{name}_zero_int"), np.float32,
-                        f"{name}_zero")
-        return gb.add(zeros, np.array([self.lay.h - 1, self.lay.w - 1], np.float32), name)
+        r = gb.range_(gb.scalar(0, np.int64), gb.squeeze(size, [0], f"{name}_size"),
+                      gb.scalar(1, np.int64), f"{name}_range")
+        return gb.less(gb.unsqueeze(r, [0], f"{name}_j"), gb.unsqueeze(r, [1], f"{name}_i"), name)
 
     def head_tables(self, heatmaps, short_offsets, displacements):
         """The three heads made finite and laid out as padded flat lookup tables (one more
         row and column, copies of the last ones: a cell's right and lower neighbours,
         clamped to the grid). Returns the finite heatmaps."""
         gb = self.gb
-        heatmaps = finite_heatmaps(gb, heatmaps)
-        short, mid = finite_fields(gb, {"short_offsets": short_offsets,
-                                        "displacements": displacements}, _pad_edge)
+
+        def finish(g: GraphBuilder, head, name):
+            return g.identity(head, name) if name == "heatmaps" else _pad_edge(g, head, name)
+
+        heatmaps, short, mid = finite_heads(gb, {"heatmaps": clipped_heatmaps(gb, heatmaps),
+                                                 "short_offsets": short_offsets,
+                                                 "displacements": displacements}, finish)
         self.short = self.head_table(short, 2 * K17, "short_offsets")
         self.mid = self.head_table(mid, 4 * NUM_EDGES, "displacements")
         heat = _pad_edge(gb, self.heat_values(heatmaps), "tables/heat")
@@ -263,8 +276,8 @@ class _Decoder:
         [R,k] (float: channel and corner): [R,k]."""
         gb = self.gb
         to_index = np.array([[table.cols * table.channels] * k, [table.channels] * k], np.float32)
-        index = gb.cast(gb.gemm(cell, to_index, base, f"{name}/index_f"), np.int64,
-                        f"{name}/index")
+        index = gb.cast(gb.gemm(cell, to_index, base, f"{name}/index_f"), np.int32,
+                        f"{name}/index")                       # int32: cheaper than int64
         values = gb.gather_elements(table.flat, gb.reshape(index, self.per_image,
                                                            f"{name}/index_per_image"), 1,
                                     f"{name}/values_per_image")
@@ -278,19 +291,22 @@ class _Decoder:
                            f"{name}_nk")
         return gb.reshape(picked, [-1, table.shape[-1]], name)
 
-    def per_keypoint(self, offsets: np.ndarray, name):
+    def per_keypoint(self, offsets: np.ndarray, keypoint, name):
         """Flat offsets ``t + offsets`` of every keypoint t of every candidate:
-        [N * K * 17, len(offsets)] float."""
-        gb = self.gb
-        pattern = np.tile(np.arange(K17, dtype=np.float32)[:, None] + offsets, (self.lay.k, 1))
-        zero = gb.cast(gb.mul(self.images, np.int64(0), f"{name}_zero_int"), np.float32,
-                       f"{name}_zero")
-        rows = gb.add(gb.unsqueeze(zero, [2], f"{name}_zero3"), pattern, f"{name}_nk")
-        return gb.reshape(rows, [-1, len(offsets)], name)
+        [N * K * 17, len(offsets)] float (the same for every root keypoint)."""
+        pattern = np.arange(K17, dtype=np.float32)[:, None] + offsets
+        return self.by_root_keypoint(np.broadcast_to(pattern, (K17, *pattern.shape)), keypoint,
+                                     name)
 
     # ---- candidates
     def candidates(self, scores, threshold):
-        """TopK local maxima: (score [N,K], flat index [N,K], valid [N,K])."""
+        """TopK local maxima: (score [N,K], flat index [N,K], valid [N,K]).
+
+        K = ``self.k_eff`` ([1] int64) = min(settings.candidates, the largest number of
+        candidates of an image of the batch), at least 1: the graph does work for the
+        candidates that exist, not for ``settings.candidates``. ``self.m_eff`` = min(K,
+        max_poses) rows are kept before padding to ``max_poses``.
+        """
         gb, r = self.gb, self.settings.local_maximum_radius
         # a 3-D MaxPool over (y, x, keypoint) with a window of 1 keypoint: NHWC as it is
         volume = gb.unsqueeze(scores, [1], "candidates/scores_volume")           # [N,1,h,w,17]
@@ -302,10 +318,17 @@ class _Decoder:
         is_candidate = gb.logical_and(is_max, above, "candidates/mask")
         masked = gb.where(is_candidate, scores, np.float32(-np.inf), "candidates/masked_scores")
         size = self.lay.h * self.lay.w * K17
+        flat_mask = gb.reshape(is_candidate, [0, size], "candidates/flat_mask")
+        count = gb.reduce_sum(gb.cast(flat_mask, np.int64, "candidates/mask_int"), [1],
+                              "candidates/count")                                    # [N]
+        most = gb.reduce_attr("ReduceMax", count, [0], "candidates/most", keepdims=True)
+        self.k_eff = gb.maximum(gb.minimum(most, np.array([self.lay.k], np.int64),
+                                           "candidates/k_capped"), np.array([1], np.int64),
+                                "candidates/k")
+        self.m_eff = gb.minimum(self.k_eff, np.array([self.lay.m], np.int64), "candidates/m")
         values, index = gb.topk(gb.reshape(masked, [0, size], "candidates/flat_scores"),
-                                self.lay.k, 1, "candidates/topk")
-        valid = gb.gather_elements(gb.reshape(is_candidate, [0, size], "candidates/flat_mask"),
-                                   index, 1, "candidates/valid")
+                                self.k_eff, 1, "candidates/topk")
+        valid = gb.gather_elements(flat_mask, index, 1, "candidates/valid")
         return values, index, valid
 
     def split_index(self, index):
@@ -366,8 +389,10 @@ class _Decoder:
         """
         gb, lay = self.gb, self.lay
         source, short_base, mid_base, order, depth = self.step_tables(keypoint)
-        self.walk_images = self.image_column(lay.k * lay.width, "walk/images")
-        self.walk_upper = self.upper_bounds(self.walk_images, "walk/upper")
+        self.walk_upper = self.upper_bounds(
+            gb.gather(short_base, gb.scalar(0, np.int64), 1, "walk/rows"), 2 * len(self.corners),
+            "walk/upper")
+        moved_shape = self.batch_shape(lay.width, 2)
         slots = gb.pad(gb.unsqueeze(root_points, [2], "walk/root_slot"),
                        [0, 0, depth * lay.width, 0, 0, 0, 0, 0], "walk/slots0")  # [N,K,S,2]
 
@@ -383,7 +408,7 @@ class _Decoder:
             moved = self.follow_edges(body.reshape(start, [-1, 2], "start"),
                                       body.gather(mid_base, step, 1, "displacement_base"),
                                       body.gather(short_base, step, 1, "short_base"), "")
-            moved = body.reshape(moved, [-1, lay.k, lay.width, 2], "moved")
+            moved = body.reshape(moved, moved_shape, "moved")
             kept = body.slice(slots_in, [lay.width], [1 + depth * lay.width], [2], "kept")
             slots_out = body.concat([kept, moved], 2, "slots_out")
             cond_out = body.identity(cond_in, "cond_out")
@@ -401,17 +426,17 @@ class _Decoder:
     # ---- NMS and scoring
     def suppression(self, points, root_points, keypoint, squared_radius):
         """[N,K,K] float: root i lies within the radius of keypoint k_i of pose j < i."""
-        gb, k = self.gb, self.lay.k
+        gb = self.gb
         onehot = gb.cast(self.is_root(keypoint), np.float32, "nms/root_onehot")
         by_keypoint = gb.reshape(gb.transpose(points, [0, 2, 3, 1], "nms/points_by_keypoint"),
-                                 [0, K17, 2 * k], "nms/points_by_keypoint_flat")  # [N,17,(yx,j)]
-        same_part = gb.reshape(gb.matmul(onehot, by_keypoint, "nms/same_part_flat"), [0, k, 2, k],
+                                 [0, K17, -1], "nms/points_by_keypoint_flat")  # [N,17,(yx,j)]
+        same_part = gb.reshape(gb.matmul(onehot, by_keypoint, "nms/same_part_flat"), [0, 0, 2, -1],
                                "nms/same_part_points")   # [n, i, :, j] = points[n, j, k_i]
         # [N,K,2,1]: a scalar broadcast along the contiguous j axis (fast in onnxruntime)
         delta = gb.sub(same_part, gb.unsqueeze(root_points, [3], "nms/root_"), "nms/delta")
         squared = gb.reduce_sum(gb.mul(delta, delta, "nms/delta_sq"), [2], "nms/squared_distance")
         close = gb.less_or_equal(squared, np.float32(squared_radius), "nms/close")
-        earlier = np.tril(np.ones((k, k), bool), -1)
+        earlier = self.earlier(self.k_eff, "nms/earlier")
         return gb.cast(gb.logical_and(close, earlier, "nms/close_earlier"), np.float32,
                        "nms/suppression")
 
@@ -461,8 +486,8 @@ class _Decoder:
         ``tensors``: (tensor [N,rows,*rest], rest); equal keys keep their order.
         """
         gb = self.gb
-        _, order = gb.topk(gb.where(mask, key, np.float32(-np.inf), f"{name}/key"), self.lay.m, 1,
-                           f"{name}/topk")
+        _, order = gb.topk(gb.where(mask, key, np.float32(-np.inf), f"{name}/key"), self.m_eff,
+                           1, f"{name}/topk")
         rows = gb.add(order, batch_rows, f"{name}/rows")
         picked = [gb.gather(gb.reshape(t, [-1, *rest], f"{name}/flat{i}"), rows, 0,
                             f"{name}/gathered{i}")
@@ -471,14 +496,15 @@ class _Decoder:
 
     def overlap_score(self, poses, valid, squared_radius, name):
         """Sum of keypoint scores not within the radius of an earlier valid pose, / 17: [N,m]."""
-        gb, m = self.gb, self.lay.m
+        gb = self.gb
         points, scores = gb.split(poses, [2, 1], -1, f"{name}/split")
         delta = gb.sub(gb.unsqueeze(points, [2], f"{name}/points_i"),
                        gb.unsqueeze(points, [1], f"{name}/points_j"), f"{name}/delta")
         squared = gb.reduce_sum(gb.mul(delta, delta, f"{name}/delta_sq"), [-1],
                                 f"{name}/squared_distance")                  # [N, i, j, 17]
         close = gb.less_or_equal(squared, np.float32(squared_radius), f"{name}/close")
-        earlier = np.tril(np.ones((m, m), bool), -1)[:, :, None]
+        earlier = gb.unsqueeze(self.earlier(self.m_eff, f"{name}/earlier_"), [2],
+                               f"{name}/earlier")
         earlier_valid = gb.logical_and(earlier, gb.unsqueeze(valid, [1, 3], f"{name}/valid_j"),
                                        f"{name}/earlier_valid")
         hidden = gb.cast(gb.logical_and(close, earlier_valid, f"{name}/hidden_by_j"), np.float32,
@@ -495,14 +521,18 @@ class _Decoder:
 
     def outputs(self, poses, scores, valid, scale):
         """Zero the invalid rows, pad to max_poses, count."""
-        gb, pad = self.gb, self.settings.max_poses - self.lay.m
+        gb = self.gb
         keypoints = gb.mul(poses, np.array([scale, scale, 1], np.float32), "out/scaled")
         keypoints = gb.where(gb.unsqueeze(valid, [2, 3], "out/valid_4d"), keypoints,
                              np.float32(0), "out/keypoints_m")
         scores = gb.where(valid, scores, np.float32(0), "out/pose_scores_m")
-        if pad:
-            keypoints = gb.pad(keypoints, [0, 0, 0, 0, 0, pad, 0, 0], "out/keypoints_padded")
-            scores = gb.pad(scores, [0, 0, 0, pad], "out/pose_scores_padded")
+        pad = gb.sub(np.array([self.settings.max_poses], np.int64), self.m_eff, "out/pad")
+        zeros = np.zeros(5, np.int64)
+        keypoints = gb.op("Pad", [keypoints, gb.concat([zeros, pad, zeros[:2]], 0,
+                                                        "out/keypoints_pads")],
+                          "out/keypoints_padded")
+        scores = gb.op("Pad", [scores, gb.concat([zeros[:3], pad], 0, "out/pose_scores_pads")],
+                       "out/pose_scores_padded")
         count = gb.reduce_sum(gb.cast(valid, np.int32, "out/valid_i32"), [1], "out/count")
         return {"keypoints": gb.identity(keypoints, "keypoints"),
                 "pose_scores": gb.identity(scores, "pose_scores"),
@@ -563,7 +593,7 @@ class _CoralDecoder(_Decoder):
 
         _, index, valid = self.candidates(heatmaps, coral_logodds(st.score_threshold))
         keypoint, cell_yx = self.split_index(index)
-        offsets = gb.reshape(self.root_offsets(cell_yx, keypoint), [-1, lay.k, 2],
+        offsets = gb.reshape(self.root_offsets(cell_yx, keypoint), self.batch_shape(2),
                              "roots/short_offsets")
         refined = gb.add(cell_yx, gb.div(offsets, np.float32(lay.stride), "roots/short_blocks"),
                          "roots/refined")
@@ -573,9 +603,9 @@ class _CoralDecoder(_Decoder):
 
         points = self.walk(roots, keypoint)
         logits = self.sample(gb.reshape(points, [-1, 2], "score/points"), self.heat,
-                             self.per_keypoint(self.heat.offsets([0], self.corners),
+                             self.per_keypoint(self.heat.offsets([0], self.corners), keypoint,
                                                "score/heat_base"), 1, 1, "score/sample")
-        logits = gb.reshape(logits, [-1, lay.k, K17], "score/logits")
+        logits = gb.reshape(logits, self.batch_shape(K17), "score/logits")
         keypoint_scores = gb.sigmoid(logits, "score/keypoint_scores")
         instance = gb.reduce_attr("ReduceMean", keypoint_scores, [-1], "score/instance")
 
@@ -588,13 +618,13 @@ class _CoralDecoder(_Decoder):
         by_instance, (poses, instance) = self.select(
             instance, keep,
             [(self.poses_tensor(points, keypoint_scores), [K17, 3]), (instance, [])],
-            self.row_offsets(lay.k, "batch/candidate_rows"), "by_instance")
+            self.row_offsets(self.k_eff, "batch/candidate_rows"), "by_instance")
         rescored = self.overlap_score(poses, by_instance, squared_radius, "rescore")
         still_good = gb.greater_or_equal(rescored, np.float32(st.score_threshold), "final/score_ok")
         final, (poses, rescored) = self.select(
             rescored, gb.logical_and(by_instance, still_good, "final/mask"),
             [(poses, [K17, 3]), (rescored, [])],
-            self.row_offsets(lay.m, "batch/pose_rows"), "by_rescored")
+            self.row_offsets(self.m_eff, "batch/pose_rows"), "by_rescored")
         return self.outputs(poses, rescored, final, np.float32(lay.stride))
 
 
@@ -636,32 +666,34 @@ class _TfjsDecoder(_Decoder):
 
         _, index, valid = self.candidates(heatmaps, logit(st.score_threshold))
         keypoint, cell_yx = self.split_index(index)
-        offsets = gb.reshape(self.root_offsets(cell_yx, keypoint), [-1, lay.k, 2],
+        offsets = gb.reshape(self.root_offsets(cell_yx, keypoint), self.batch_shape(2),
                              "roots/short_offsets")
         roots = gb.add(gb.mul(cell_yx, np.float32(lay.stride), "roots/cell_px"), offsets,
                        "roots/points")
         root_scores = self.lookup(self.heat, gb.reshape(cell_yx, [-1, 2], "roots/score_cells"),
                                   self.by_root_keypoint(np.arange(K17)[:, None], keypoint,
                                                         "roots/score_base"), 1, "roots/score")
-        root_scores = gb.reshape(root_scores, [-1, lay.k, 1], "roots/scores")
+        root_scores = gb.reshape(root_scores, self.batch_shape(1), "roots/scores")
 
         points = self.walk(roots, keypoint)
-        score_images = self.image_column(lay.k * K17, "score/images")
         flat = gb.reshape(points, [-1, 2], "score/points")
-        cell = self.nearest_cell(flat, self.upper_bounds(score_images, "score/upper"), "score")
-        sampled = self.lookup(self.heat, cell, self.per_keypoint(np.zeros(1, np.float32),
+        cell = self.nearest_cell(flat, self.upper_bounds(flat, 2, "score/upper"), "score")
+        sampled = self.lookup(self.heat, cell, self.per_keypoint(np.zeros(1, np.float32), keypoint,
                                                                  "score/part_base"), 1, "score")
-        sampled = gb.reshape(sampled, [-1, lay.k, K17], "score/sampled")
+        sampled = gb.reshape(sampled, self.batch_shape(K17), "score/sampled")
         keypoint_scores = gb.where(self.is_root(keypoint), root_scores, sampled,
                                    "score/keypoint_scores")
 
         base = gb.cast(gb.unsqueeze(valid, [-1], "nms/base_3d"), np.float32, "nms/base")
         suppression = self.suppression(points, roots, keypoint, squared_radius)
         keep = self.keep_first(self.greedy_accept(suppression, base))
-        decode_order = gb.const(-np.arange(lay.k, dtype=np.float32), "poses/decode_order")
+        rank = gb.range_(gb.scalar(0, np.int64), gb.squeeze(self.k_eff, [0], "poses/k"),
+                         gb.scalar(1, np.int64), "poses/rank")
+        decode_order = gb.neg(gb.cast(rank, np.float32, "poses/rank_f"), "poses/decode_order")
         kept, (poses,) = self.select(decode_order, keep,
                                      [(self.poses_tensor(points, keypoint_scores), [K17, 3])],
-                                     self.row_offsets(lay.k, "batch/candidate_rows"), "kept")
+                                     self.row_offsets(self.k_eff, "batch/candidate_rows"),
+                                     "kept")
         pose_scores = self.overlap_score(poses, kept, squared_radius, "instance")
         return self.outputs(poses, pose_scores, kept, np.float32(1))
 

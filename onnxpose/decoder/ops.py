@@ -140,7 +140,8 @@ class GraphBuilder:
                                             "select_last_index": 0}, dtype=np.int64)
 
     def topk(self, x, k, axis, name, largest=True, sorted=True):
-        values, indices = self.op("TopK", [x, np.asarray([k], dtype=np.int64)], name,
+        k = k if isinstance(k, gs.Tensor) else np.asarray([k], dtype=np.int64)
+        values, indices = self.op("TopK", [x, k], name,
                                   {"axis": axis, "largest": int(largest), "sorted": int(sorted)},
                                   num_outputs=2, output_names=[f"{name}_values", f"{name}_indices"])
         return values, indices
