@@ -192,11 +192,12 @@ class HeadTable:
     flat: gs.Variable
     cols: int
     channels: int
+    first_channel: int = 0  # where this head's channels start (heads can share a table)
 
     def offsets(self, channel_offsets, corners=((0, 0),)) -> np.ndarray:
-        """Flat offsets of (corner, channel offset) pairs from a cell's first value,
-        corner-major: [len(corners) * len(channel_offsets)] float32."""
-        return np.array([(dy * self.cols + dx) * self.channels + c
+        """Flat offsets of (corner, channel offset) pairs from a cell's first value of this
+        head, corner-major: [len(corners) * len(channel_offsets)] float32."""
+        return np.array([(dy * self.cols + dx) * self.channels + self.first_channel + c
                          for dy, dx in corners for c in channel_offsets], np.float32)
 
 
@@ -219,6 +220,8 @@ class _Decoder:
         """The image index [N,1] of each image, and the shape [N, -1] of per-image rows."""
         gb = self.gb
         n = gb.gather(gb.shape(heatmaps, "batch/shape"), gb.scalar(0, np.int64), 0, "batch/size")
+        # (heatmaps: already clipped, so that each dequantized head has one consumer and
+        # onnxruntime's QDQ optimizer does not duplicate its DequantizeLinear)
         images = gb.range_(gb.scalar(0, np.int64), n, gb.scalar(1, np.int64), "batch/images")
         self.images = gb.reshape(images, [-1, 1], "batch/image_col")           # [N, 1]
         self.batch_size = gb.unsqueeze(n, [0], "batch/size_1d")
@@ -249,27 +252,26 @@ class _Decoder:
                       gb.scalar(1, np.int64), f"{name}_range")
         return gb.less(gb.unsqueeze(r, [0], f"{name}_j"), gb.unsqueeze(r, [1], f"{name}_i"), name)
 
-    def head_tables(self, heatmaps, short_offsets, displacements):
-        """The three heads made finite and laid out as padded flat lookup tables (one more
-        row and column, copies of the last ones: a cell's right and lower neighbours,
-        clamped to the grid). Returns the finite heatmaps."""
+    def head_tables(self, clipped, short_offsets, displacements):
+        """The heads made finite and laid out as padded flat lookup tables (one more row and
+        column, copies of the last ones: a cell's right and lower neighbours, clamped to the
+        grid): one table of the two offset heads (34 + 64 channels), one of the heat values.
+        ``clipped``: the clipped heatmaps. Returns the finite heatmaps."""
         gb = self.gb
+        offsets = gb.concat([short_offsets, displacements], 3, "tables/offsets")
 
         def finish(g: GraphBuilder, head, name):
             return g.identity(head, name) if name == "heatmaps" else _pad_edge(g, head, name)
 
-        heatmaps, short, mid = finite_heads(gb, {"heatmaps": clipped_heatmaps(gb, heatmaps),
-                                                 "short_offsets": short_offsets,
-                                                 "displacements": displacements}, finish)
-        self.short = self.head_table(short, 2 * K17, "short_offsets")
-        self.mid = self.head_table(mid, 4 * NUM_EDGES, "displacements")
+        heatmaps, offsets = finite_heads(gb, {"heatmaps": clipped, "offsets": offsets}, finish)
+        channels = 2 * K17 + 4 * NUM_EDGES
+        offsets = gb.reshape(offsets, self.per_image, "tables/offsets_flat")
+        self.short = HeadTable(offsets, self.lay.w + 1, channels)
+        self.mid = HeadTable(offsets, self.lay.w + 1, channels, first_channel=2 * K17)
         heat = _pad_edge(gb, self.heat_values(heatmaps), "tables/heat")
-        self.heat = self.head_table(heat, K17, "heat")
+        self.heat = HeadTable(gb.reshape(heat, self.per_image, "tables/heat_flat"),
+                              self.lay.w + 1, K17)
         return heatmaps
-
-    def head_table(self, padded, channels: int, name: str) -> HeadTable:
-        return HeadTable(self.gb.reshape(padded, self.per_image, f"tables/{name}"),
-                         self.lay.w + 1, channels)
 
     def lookup(self, table: HeadTable, cell, base, k: int, name):
         """Table values at integer cells (y, x) [R,2] (float) plus flat offsets ``base``
@@ -588,8 +590,9 @@ class _CoralDecoder(_Decoder):
         gb, lay, st = self.gb, self.lay, self.settings
         radius = np.float32(np.float32(st.nms_radius) / np.float32(lay.stride))
         squared_radius = np.float32(radius * radius)
-        self.batch_setup(heatmaps)
-        heatmaps = self.head_tables(heatmaps, short_offsets, displacements)
+        clipped = clipped_heatmaps(gb, heatmaps)
+        self.batch_setup(clipped)
+        heatmaps = self.head_tables(clipped, short_offsets, displacements)
 
         _, index, valid = self.candidates(heatmaps, coral_logodds(st.score_threshold))
         keypoint, cell_yx = self.split_index(index)
@@ -661,8 +664,9 @@ class _TfjsDecoder(_Decoder):
     def decode(self, heatmaps, short_offsets, displacements):
         gb, lay, st = self.gb, self.lay, self.settings
         squared_radius = np.float32(np.float32(st.nms_radius) ** 2)
-        self.batch_setup(heatmaps)
-        heatmaps = self.head_tables(heatmaps, short_offsets, displacements)
+        clipped = clipped_heatmaps(gb, heatmaps)
+        self.batch_setup(clipped)
+        heatmaps = self.head_tables(clipped, short_offsets, displacements)
 
         _, index, valid = self.candidates(heatmaps, logit(st.score_threshold))
         keypoint, cell_yx = self.split_index(index)
