@@ -1,138 +1,156 @@
-"""Time multi-pose decoding against the backbone, on CPU at batch 1.
+#!/usr/bin/env python3
+"""Multi-pose decoding cost on the real PoseNet model, CPU, batch 1.
 
-Times (median of ``--runs`` rounds after warm-up; all timed round-robin in the
-same rounds so that they see the same machine load):
+For each preset (``coral``, ``tfjs``) prints the median latency (ms) of
+  * the raw model with all three heads out (converted only, no decoding: ``raw-all``),
+  * the onnxpose multi-pose model (same backbone, dequantized and decoded in-graph),
+  * the decode's added time, built − raw-all, also as a share of raw-all (the goal is
+    under 10 %),
+and, on the same float heads, the onnxpose decoder-only model and the numpy reference
+decoder. All models run in onnxruntime's CPUExecutionProvider in one process, timed in
+alternating blocks (``onnxpose.bench.timing.measure_group``: sessions that alternate run
+by run slow each other down on 2 cores). Writes the numbers as JSON (default
+benchmarks/results/cpu-2core/multi_pose_latency.json).
 
-* the decoder-only ONNX graph (``decoder_only_model``) on the real
-  heads stored in the reference npz,
-* the numpy reference decoder on the same heads,
-* the backbone: the Coral PoseNet TFLite model converted with
-  ``tf2onnx.convert.from_tflite(path, opset=17)``, on the npz ``image``,
+    python3 benchmarks/multi_pose_decode.py [--runs 300] [--warmup 20] [--threads T]
 
-all in onnxruntime's CPUExecutionProvider with the same session options, and
-prints the ratios. Usage::
-
-    python3 benchmarks/multi_pose_decode.py [--preset coral|tfjs|both] [--runs 200] [--threads N]
+The shared data directory is $ONNXPOSE_SHARED, default ../shared next to the repository.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
-import time
+import sys
+import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-import onnxruntime as ort
-
-from onnxpose.decoder.decoder_only import decoder_only_model
-from onnxpose.decoder.settings import MultiPoseSettings
-from onnxpose.reference.decode_multiple_poses_coral import decode_multiple_poses_coral
-from onnxpose.reference.decode_multiple_poses_tfjs import decode_multiple_poses_tfjs
-
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("ONNXPOSE_SHARED", REPO.parent / "shared"))
-NPZ = SHARED / "reference" / "test_couple_353x481.npz"
-BACKBONE = SHARED / "models" / "posenet_mobilenet_v1_075_353_481_quant.tflite"
-HEAD_NAMES = ("heatmaps", "short_offsets", "displacements")
+SHARED = Path(os.environ.get("ONNXPOSE_SHARED", REPO.parent / "shared")).resolve()
+MODEL = SHARED / "models" / "posenet_mobilenet_v1_075_353_481_quant.tflite"
+IMAGE = SHARED / "images" / "test_couple.jpg"
+DEFAULT_OUT = REPO / "benchmarks" / "results" / "cpu-2core" / "multi_pose_latency.json"
+PRESETS = ("coral", "tfjs")
 
 
-def interleaved_medians_ms(fns: dict, runs: int, every: dict | None = None,
-                          warmup: int = 5) -> dict:
-    """{name: (median wall ms, median CPU ms)} of each callable, timed round-robin so that
-    all see the same machine load. CPU time is this process's (all its threads).
-
-    ``every[name] = k`` times that callable only on every k-th round.
-    """
-    every = every or {}
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    wall = {name: [] for name in fns}
-    cpu = {name: [] for name in fns}
-    for i in range(runs):
-        for name, fn in fns.items():
-            if i % every.get(name, 1):
-                continue
-            start, start_cpu = time.perf_counter(), time.process_time()
-            fn()
-            wall[name].append(time.perf_counter() - start)
-            cpu[name].append(time.process_time() - start_cpu)
-    return {name: (1e3 * statistics.median(wall[name]), 1e3 * statistics.median(cpu[name]))
-            for name in fns}
-
-
-def session(model_bytes: bytes, threads: int | None) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-
-
-def preset_inputs(data, preset: str):
-    """(settings, heads) for a preset: Coral's own decoder inputs and options for ``coral``."""
-    if preset == "coral":
-        settings = MultiPoseSettings.for_preset(
-            "coral", max_poses=int(data["max_detections"]),
-            score_threshold=float(data["score_threshold"]),
-            nms_radius=float(data["nms_radius_pixels"]),
-            refine_steps=int(data["refinement_steps"]))
-        keys = ("decoder_in_heatmaps", "decoder_in_short_offsets", "decoder_in_mid_offsets")
-    else:
-        settings = MultiPoseSettings.for_preset("tfjs")
-        keys = ("heatmaps", "short_offsets", "mid_offsets")
-    return settings, [np.ascontiguousarray(data[k], dtype=np.float32) for k in keys]
-
-
-def backbone_runner(data, threads: int | None):
-    import tf2onnx  # slow import, only here
-
-    model, _ = tf2onnx.convert.from_tflite(str(BACKBONE), opset=17)
-    sess = session(model.SerializeToString(), threads)
-    feed = {sess.get_inputs()[0].name: data["image"]}
-    return lambda: sess.run(None, feed)
-
-
-def decoder_runners(data, preset: str, threads: int | None):
-    """(in-graph decode, numpy reference decode) callables on the preset's heads."""
-    settings, heads = preset_inputs(data, preset)
-    stride = int(data["stride"])
-    model = decoder_only_model(heads[0].shape[1:3], stride, settings)
-    sess = session(model.SerializeToString(), threads)
-    feed = dict(zip(HEAD_NAMES, heads))
-    reference = {"coral": decode_multiple_poses_coral, "tfjs": decode_multiple_poses_tfjs}[preset]
-    return lambda: sess.run(None, feed), lambda: reference(*heads, stride, settings)
-
-
-def main() -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", choices=("coral", "tfjs", "both"), default="both")
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="onnxruntime intra-op threads (default: onnxruntime's choice)")
-    args = parser.parse_args()
-    data = np.load(NPZ)
-    presets = ("coral", "tfjs") if args.preset == "both" else (args.preset,)
-    runners = {"backbone": backbone_runner(data, args.threads)}
-    for preset in presets:
-        runners[f"{preset} graph"], runners[f"{preset} numpy"] = decoder_runners(
-            data, preset, args.threads)
-    every = {name: 4 for name in runners if name.endswith("numpy")}
-    ms = interleaved_medians_ms(runners, args.runs, every)
-    print(f"onnxruntime {ort.__version__}, CPUExecutionProvider, batch 1, {os.cpu_count()} cores, "
-          f"intra-op threads: {args.threads or 'default'}; median of {args.runs} interleaved runs "
-          f"({args.runs // 4} for numpy); wall ms / process CPU ms")
-    backbone_wall, backbone_cpu = ms["backbone"]
-    print(f"backbone (tf2onnx from tflite)  {backbone_wall:8.3f} / {backbone_cpu:8.3f}")
-    for preset in presets:
-        (graph_wall, graph_cpu), (numpy_wall, numpy_cpu) = ms[f"{preset} graph"], ms[f"{preset} numpy"]
-        print(f"{preset:5s} in-graph decode        {graph_wall:8.3f} / {graph_cpu:8.3f}"
-              f"   = {100 * graph_wall / backbone_wall:5.1f}% / {100 * graph_cpu / backbone_cpu:5.1f}%"
-              " of the backbone")
-        print(f"{preset:5s} numpy reference decode {numpy_wall:8.3f} / {numpy_cpu:8.3f}"
-              f"   = {numpy_wall / graph_wall:5.1f}x / {numpy_cpu / graph_cpu:5.1f}x the in-graph decode")
+    parser.add_argument("--model", type=Path, default=MODEL)
+    parser.add_argument("--image", type=Path, default=IMAGE if IMAGE.exists() else None)
+    parser.add_argument("--runs", type=int, default=300, help="timed runs per case")
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=None, help="intra_op_num_threads")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(REPO))
+    from onnxpose.bench.cases import CASES, CaseSpec, FunctionRunner, OrtRunner
+    from onnxpose.bench.charts import readable
+    from onnxpose.bench.models import make_inputs, prepare
+    from onnxpose.bench.options import CPU, session_options
+    from onnxpose.bench.run import raw_float_heads
+    from onnxpose.bench.system import load_average, system_info
+    from onnxpose.bench.timing import measure_group, summarize
+    from onnxpose.build import build_model
+    from onnxpose.decoder.decoder_only import decoder_only_model
+    from onnxpose.decoder.settings import MultiPoseSettings
+    from onnxpose.errors import OnnxPoseError
+    from onnxpose.io import atomic_output
+    from onnxpose.reference.multi_pose import decode_multiple_poses
+
+    if not args.model.exists():
+        print(f"multi_pose_decode: missing {args.model}: set ONNXPOSE_SHARED to the shared/ "
+              "directory", file=sys.stderr)
+        return 2
+    options = session_options(args.threads)
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        system = system_info("cpu-2core" if os.cpu_count() == 2 else None, args.threads)
+        with tempfile.TemporaryDirectory(prefix="onnxpose-multi-latency-") as tmp:
+            prepared = prepare(args.model, Path(tmp), multi=True, tflite=False)
+            info = prepared.info
+            batch_input = make_inputs(info, (1,), args.image)[1]
+            feed = {info.input_name: batch_input}
+            heads = raw_float_heads(prepared, batch_input, args.threads)
+            head_feed = {name: heads[name] for name in ("heatmaps", "short_offsets",
+                                                         "displacements")}
+            stride, grid = info.output_stride, prepared.heads.grid
+            runners, settings = {}, {}
+            runners["raw-all"] = OrtRunner(CASES["raw-all"], prepared.raw["raw_all"].path, CPU,
+                                           [CPU], options, feed, False, None)
+            for preset in PRESETS:
+                settings[preset] = MultiPoseSettings.for_preset(preset)
+                built = Path(tmp) / f"multi_{preset}.onnx"
+                build_model(args.model, built, decoder="multi", multi=settings[preset])
+                runners[f"onnxpose-multi-{preset}"] = OrtRunner(
+                    CaseSpec(f"onnxpose-multi-{preset}", f"onnxpose multi-pose model, {preset}",
+                             "multi", None), built, CPU, [CPU], options, feed, False, None)
+            measured = measure_group(runners, args.runs, args.warmup)
+
+            decoders = {}
+            for preset in PRESETS:
+                decoder = Path(tmp) / f"decoder_{preset}.onnx"
+                decoder.write_bytes(decoder_only_model(grid, stride, settings[preset],
+                                                       prepared.input_hw).SerializeToString())
+                decoders[f"decode:onnxpose-{preset}"] = OrtRunner(
+                    CaseSpec(f"decode:onnxpose-{preset}", "decoder-only model", "decoder", None),
+                    decoder, CPU, [CPU], options, head_feed, False, None)
+                decoders[f"decode:numpy-{preset}"] = FunctionRunner(
+                    CaseSpec(f"decode:numpy-{preset}", "numpy reference", None, None),
+                    lambda s=settings[preset]: decode_multiple_poses(
+                        heads["heatmaps"], heads["short_offsets"], heads["displacements"],
+                        stride, s))
+            measured.update(measure_group(decoders, args.runs, args.warmup))
+    except OnnxPoseError as exc:
+        print(f"multi_pose_decode: error: {exc}", file=sys.stderr)
+        return 2
+
+    median = {name: statistics.median(m.samples_ms) for name, m in measured.items()}
+    raw = median["raw-all"]
+    per_preset = {}
+    print(f"CPU, batch 1, median of {args.runs} runs ({args.warmup} warm-up), threads "
+          f"{args.threads or 'onnxruntime default'}; {Path(args.model).name}")
+    print(f"  {'raw model, all heads (raw-all)':<52} {raw:9.3f} ms")
+    for preset in PRESETS:
+        built = median[f"onnxpose-multi-{preset}"]
+        numbers = {"onnxpose_multi": built, "decode_added": built - raw,
+                   "decode_added_share_of_raw": (built - raw) / raw,
+                   "onnxpose_decoder_only": median[f"decode:onnxpose-{preset}"],
+                   "numpy_decoder": median[f"decode:numpy-{preset}"]}
+        per_preset[preset] = numbers
+        print(f"  {preset}: {'onnxpose multi-pose model':<45} {built:9.3f} ms")
+        print(f"  {preset}: {'decode added time (built - raw-all)':<45} "
+              f"{numbers['decode_added']:9.3f} ms = {100 * numbers['decode_added_share_of_raw']:.1f} %")
+        print(f"  {preset}: {'decoder-only model, same heads':<45} "
+              f"{numbers['onnxpose_decoder_only']:9.3f} ms")
+        print(f"  {preset}: {'numpy reference decoder, same heads':<45} "
+              f"{numbers['numpy_decoder']:9.3f} ms")
+
+    system["load_average_at_end"] = load_average()
+    result = {
+        "schema": "onnxpose-multi-pose-latency/1",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python3 benchmarks/multi_pose_decode.py" + "".join(
+            f" {a}" for a in (argv if argv is not None else sys.argv[1:])),
+        "model": Path(args.model).name,
+        "input": str(Path(args.image).name) if args.image else "random pixels (seed 0)",
+        "provider": "CPUExecutionProvider", "batch": 1, "runs": args.runs, "warmup": args.warmup,
+        "threads": args.threads,
+        "settings": {preset: s.to_dict() for preset, s in settings.items()},
+        "median_ms": {"raw_all": raw, **{preset: numbers for preset, numbers in per_preset.items()}},
+        "summary": {name: summarize(m.samples_ms, 1) for name, m in measured.items()},
+        "samples_ms": {name: [round(v, 4) for v in m.samples_ms] for name, m in measured.items()},
+        "system": system,
+    }
+    with atomic_output(args.out) as tmp:
+        tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        readable(tmp)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

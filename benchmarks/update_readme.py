@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Fill the results section of benchmarks/README.md from the committed result files.
 
-Reads benchmarks/results/<label>/bench.json and single_pose_latency.json and
+Reads benchmarks/results/<label>/bench.json, single_pose_latency.json and
+multi_pose_latency.json and
 rewrites the text between the ``<!-- results:start -->`` and
 ``<!-- results:end -->`` markers, so every number in the README comes from
 those files.
@@ -107,6 +108,24 @@ def section(label: str) -> str:
                   f"{'+' if m['decode_added'] >= 0 else '−'}{ms(abs(m['decode_added']))} ms | "
                   f"{ms(m['python_loop_decoder'])} ms | {ms(m['numpy_decoder'])} ms | "
                   f"{ms(m['onnxpose_decoder_only'])} ms |"]
+    multi_file = folder / "multi_pose_latency.json"
+    if multi_file.exists():
+        multi = json.loads(multi_file.read_text())
+        m = multi["median_ms"]
+        lines += ["", f"`multi_pose_decode.py` ([`multi_pose_latency.json`](results/{label}/"
+                      f"multi_pose_latency.json), {multi['created']}, median of {multi['runs']} "
+                      f"runs, batch 1, CPU; command `{multi['command']}`):", "",
+                  "| preset | raw model, all heads | onnxpose multi-pose | decode added (built − raw) "
+                  "| share of the raw model | decoder alone, same heads | numpy reference, same "
+                  "heads |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for preset in ("coral", "tfjs"):
+            if preset in m:
+                p = m[preset]
+                lines.append(f"| `{preset}` | {ms(m['raw_all'])} ms | {ms(p['onnxpose_multi'])} ms | "
+                             f"+{ms(p['decode_added'])} ms | "
+                             f"{100 * p['decode_added_share_of_raw']:.1f} % | "
+                             f"{ms(p['onnxpose_decoder_only'])} ms | {ms(p['numpy_decoder'])} ms |")
     return "\n".join(lines)
 
 
