@@ -10,24 +10,31 @@ bilinearly in block units, TF.js samples the nearest cell in pixels; both
 find and rank candidates on the heatmap logits (for TF.js, whose part scores
 are sigmoids, against ``logit(score_threshold)``).
 
-How the sequential decoders are laid out as a few wide ops:
+How the sequential decoders are laid out as a few wide ops (on CPU the cost
+of a graph like this is mostly per node, so the layout keeps the number of
+node executions low):
 
-1. Candidates: a (2 * local_maximum_radius + 1)^2 MaxPool finds local maxima
-   (a cell is kept when it equals its window maximum, so ties are allowed), a
-   threshold keeps the good ones, ``TopK`` takes the K = ``settings.candidates``
-   best over all cells and keypoints (equal scores: lower scan index
-   (y, x, keypoint) first).
+1. Candidates: a (2 * local_maximum_radius + 1)^2 MaxPool (3-D, over
+   y, x and a window of one keypoint, so NHWC needs no transposes) finds local
+   maxima (a cell is kept when it equals its window maximum, so ties are
+   allowed), a threshold keeps the good ones, ``TopK`` takes the K best over
+   all cells and keypoints (equal scores: lower scan index (y, x, keypoint)
+   first). K = min(``settings.candidates``, the largest number of candidates
+   of an image in the batch), at least 1: every later tensor has K rows, so
+   an image with few candidates costs less.
 2. Tree walk: a pose is grown from each of the K candidates at once (the walk
    of a root does not depend on the other roots). The walk is a fixed
    schedule of 8 steps of 3 edges each (``walk_schedule``: per root keypoint,
-   highest subtree first, parents before children); the per-step tables
-   (source slot, target keypoint, displacement channel) are constants gathered
-   by root keypoint, so each step is one batch of [N * K * 3] points. Each head
-   is looked up where it lies, as a flat per-image table (Coral: padded by one
-   edge row and column, so that a cell's right and lower neighbours are clamped
-   to the grid): a sample is one ``GatherElements`` of the values it needs
-   (Coral: the four bilinear corners, y and x) plus a few same-shape
-   element-wise ops and small 2-D GEMMs. No table is copied or re-laid out.
+   highest subtree first, parents before children), run as one ``Loop`` whose
+   body is one step (so the graph holds a step's nodes once); the per-step
+   tables (source slot, target keypoint, displacement channel) are constants
+   gathered by root keypoint, so each step is one batch of [N * K * 3] points.
+   The heads are looked up where they lie, as flat per-image tables padded by
+   one edge row and column (a cell's right and lower neighbours, clamped to
+   the grid): one table holds both offset heads, one the heat values. A sample
+   is one ``GatherElements`` of the values it needs (Coral: the four bilinear
+   corners, y and x) at indices computed by one GEMM, plus a few same-shape
+   element-wise ops and small 2-D GEMMs. No table is re-laid out.
 3. Greedy root NMS: candidate i is accepted when it is valid (Coral: and its
    instance score reaches the threshold) and its root is not within
    ``nms_radius`` of the same keypoint of an accepted candidate j < i. This
@@ -51,7 +58,9 @@ Rows past ``min(K, max_poses)`` are always zero.
 
 Non-finite heads: NaN heatmap logits count as -1e4 and logits are clipped to
 +-1e4; non-finite offsets and displacements count as 0 (see
-``onnxpose.reference.finite_heads``), so outputs are always finite.
+``onnxpose.reference.finite_heads``), so outputs are always finite. The
+replacing passes run behind an ``If`` only when the sum of the heads is not
+finite (``onnxpose.decoder.finite_heads``).
 
 Equal-score candidates: Coral and TF.js pop them from a binary heap
 (libstdc++ ``std::priority_queue`` / TF.js ``MaxHeap``) in an order that
