@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Multi-pose decoding cost on the real PoseNet model, CPU, batch 1.
 
-For each preset (``coral``, ``tfjs``) prints the median latency (ms) of
+For each preset (``coral``, ``tfjs``, and ``coral-heap``: coral with Coral's heap tie order,
+``--tie-order heap``, the default for models with Coral's decoder op) prints the median
+latency (ms) of
   * the raw model with all three heads out (converted only, no decoding: ``raw-all``),
   * the onnxpose multi-pose model (same backbone, dequantized and decoded in-graph),
   * the decode's added time, built − raw-all, also as a share of raw-all (the goal is
@@ -33,7 +35,8 @@ SHARED = Path(os.environ.get("ONNXPOSE_SHARED", REPO.parent / "shared")).resolve
 MODEL = SHARED / "models" / "posenet_mobilenet_v1_075_353_481_quant.tflite"
 IMAGE = SHARED / "images" / "test_couple.jpg"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "cpu-2core" / "multi_pose_latency.json"
-PRESETS = ("coral", "tfjs")
+VARIANTS = {"coral": ("coral", {}), "tfjs": ("tfjs", {}),
+            "coral-heap": ("coral", {"tie_order": "heap"})}
 
 
 def main(argv=None) -> int:
@@ -81,8 +84,8 @@ def main(argv=None) -> int:
             runners, settings = {}, {}
             runners["raw-all"] = OrtRunner(CASES["raw-all"], prepared.raw["raw_all"].path, CPU,
                                            [CPU], options, feed, False, None)
-            for preset in PRESETS:
-                settings[preset] = MultiPoseSettings.for_preset(preset)
+            for preset, (name, overrides) in VARIANTS.items():
+                settings[preset] = MultiPoseSettings.for_preset(name, **overrides)
                 built = Path(tmp) / f"multi_{preset}.onnx"
                 build_model(args.model, built, decoder="multi", multi=settings[preset])
                 runners[f"onnxpose-multi-{preset}"] = OrtRunner(
@@ -91,7 +94,7 @@ def main(argv=None) -> int:
             measured = measure_group(runners, args.runs, args.warmup)
 
             decoders = {}
-            for preset in PRESETS:
+            for preset in VARIANTS:
                 decoder = Path(tmp) / f"decoder_{preset}.onnx"
                 decoder.write_bytes(decoder_only_model(grid, stride, settings[preset],
                                                        prepared.input_hw).SerializeToString())
@@ -114,7 +117,7 @@ def main(argv=None) -> int:
     print(f"CPU, batch 1, median of {args.runs} runs ({args.warmup} warm-up), threads "
           f"{args.threads or 'onnxruntime default'}; {Path(args.model).name}")
     print(f"  {'raw model, all heads (raw-all)':<52} {raw:9.3f} ms")
-    for preset in PRESETS:
+    for preset in VARIANTS:
         built = median[f"onnxpose-multi-{preset}"]
         numbers = {"onnxpose_multi": built, "decode_added": built - raw,
                    "decode_added_share_of_raw": (built - raw) / raw,

@@ -119,7 +119,7 @@ def section(label: str) -> str:
                   "| share of the raw model | decoder alone, same heads | numpy reference, same "
                   "heads |",
                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        for preset in ("coral", "tfjs"):
+        for preset in ("coral", "tfjs", "coral-heap"):
             if preset in m:
                 p = m[preset]
                 lines.append(f"| `{preset}` | {ms(m['raw_all'])} ms | {ms(p['onnxpose_multi'])} ms | "

@@ -52,17 +52,26 @@ def decoder_description(decoder, single, multi) -> dict:
 
 
 def _multi_settings(multi: MultiPoseSettings | None, coral_op: dict | None, heads: Heads,
-                    source: str) -> MultiPoseSettings:
+                    source: str, preset: str | None, overrides: dict | None) -> MultiPoseSettings:
+    """``multi`` if given; else the base settings (Coral's op options with Coral's tie order
+    for a model that had the op and no other preset asked for, else the preset's defaults)
+    with the non-None ``overrides`` applied."""
     if multi is not None:
         return multi
-    if coral_op is None:
-        return MultiPoseSettings.for_preset("coral")
-    if coral_op["stride"] != heads.output_stride:
-        raise OnnxPoseError(source, f"PosenetDecoderOp stride {coral_op['stride']} differs from the "
-                                    f"output stride {heads.output_stride} of its heads")
-    return MultiPoseSettings.for_preset("coral", max_poses=coral_op["max_detections"],
-                                        score_threshold=coral_op["score_threshold"],
-                                        nms_radius=coral_op["nms_radius"])
+    if coral_op is not None and preset in (None, "coral"):
+        if coral_op["stride"] != heads.output_stride:
+            raise OnnxPoseError(source, f"PosenetDecoderOp stride {coral_op['stride']} differs "
+                                        f"from the output stride {heads.output_stride} of its heads")
+        base = MultiPoseSettings.for_preset("coral", max_poses=coral_op["max_detections"],
+                                            score_threshold=coral_op["score_threshold"],
+                                            nms_radius=coral_op["nms_radius"], tie_order="heap")
+    else:
+        base = MultiPoseSettings.for_preset(preset or "coral")
+    try:
+        return dataclasses.replace(base, **{k: v for k, v in (overrides or {}).items()
+                                            if v is not None})
+    except ValueError as exc:
+        raise OnnxPoseError(source, str(exc)) from exc
 
 
 def _first_line(exc: BaseException) -> str:
@@ -84,6 +93,8 @@ def build_model(source: str | os.PathLike, output: str | os.PathLike | None, *,
                 decoder: str | None = None,
                 single: SinglePoseSettings = SinglePoseSettings(),
                 multi: MultiPoseSettings | None = None,
+                multi_preset: str | None = None,
+                multi_overrides: dict | None = None,
                 keep_heads: bool = False,
                 overrides: HeadOverrides = HeadOverrides(),
                 normalization: str | None = None,
@@ -95,7 +106,9 @@ def build_model(source: str | os.PathLike, output: str | os.PathLike | None, *,
 
     ``decoder``: "single" or "multi"; None means "multi" for a model with Coral's
     PosenetDecoderOp (using its options) and "single" otherwise. ``multi``:
-    MultiPoseSettings (default: the op's options or the coral preset).
+    MultiPoseSettings; without it, ``multi_preset``'s defaults (or, for a model with
+    Coral's op and no other preset, the op's options and Coral's heap tie order) with the
+    non-None ``multi_overrides`` (MultiPoseSettings fields) applied.
     ``output`` None: build and validate only. The file is written atomically:
     on any error nothing is left at ``output``.
     """
@@ -123,7 +136,8 @@ def build_model(source: str | os.PathLike, output: str | os.PathLike | None, *,
     if decoder == "multi" and not heads.displacements:
         raise OnnxPoseError(source, "multi-pose decoding needs displacement heads (64 channels, "
                                     "or 32 forward + 32 backward); none found")
-    multi = _multi_settings(multi, coral_op, heads, source) if decoder == "multi" else None
+    multi = (_multi_settings(multi, coral_op, heads, source, multi_preset, multi_overrides)
+             if decoder == "multi" else None)
     if decoder == "single" and single.coordinates == "grid" and min(heads.grid) < 2:
         raise OnnxPoseError(source, f"--coordinates grid divides by the grid size minus one: "
                                     f"the {heads.grid[0]}x{heads.grid[1]} grid is too small "

@@ -45,6 +45,10 @@ def cli():
 @click.option("--nms-radius", type=click.FloatRange(0), default=None, help="Multi: NMS radius in input pixels (coral 10, tfjs 20).")
 @click.option("--candidates", type=click.IntRange(1), default=None, help="Multi: K best local maxima tried as roots (default 64).")
 @click.option("--refine-steps", type=click.IntRange(0), default=None, help="Multi: short-offset refinement steps (coral 5, tfjs 2).")
+@click.option("--tie-order", type=click.Choice(["scan", "heap"]), default=None,
+              help="Multi: equal-score candidates in scan order (one TopK; the default) or in the "
+                   "order Coral's std::priority_queue pops them (heap: Coral's exact roots, coral "
+                   "preset only, costs more; the default for a model with Coral's PosenetDecoderOp).")
 @click.option("--coordinates", type=click.Choice(["stride", "grid"]), default="stride", show_default=True,
               help="Single: stride: y = row*stride + offset, score = sigmoid(logit). "
                    "grid: y = row/(h-1)*input_h + offset, score = raw heatmap value.")
@@ -62,19 +66,17 @@ def cli():
 @click.option("--opset", type=click.IntRange(17), default=17, show_default=True, help="ONNX opset.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def build(model, output, decoder, preset, max_poses, score_threshold, nms_radius, candidates,
-          refine_steps, coordinates, layout, keep_heads, heatmaps, offsets, displacements,
+          refine_steps, tie_order, coordinates, layout, keep_heads, heatmaps, offsets, displacements,
           output_stride, input_size, normalization, opset, quiet):
     """Build MODEL (.tflite, SavedModel dir, TF.js model.json, .onnx) into an ONNX model
     that outputs keypoints; validated against the numpy reference before it is written."""
     from onnxpose.build import STEPS, build_model
-    from onnxpose.decoder.settings import MultiPoseSettings, SinglePoseSettings
+    from onnxpose.decoder.settings import SinglePoseSettings
     from onnxpose.heads import HeadOverrides
 
     multi_flags = dict(max_poses=max_poses, score_threshold=score_threshold, nms_radius=nms_radius,
-                       candidates=candidates, refine_steps=refine_steps)
-    explicit_multi = any(v is not None for v in multi_flags.values()) or \
-        click.get_current_context().get_parameter_source("preset").name != "DEFAULT"
-    multi = MultiPoseSettings.for_preset(preset, **multi_flags) if explicit_multi else None
+                       candidates=candidates, refine_steps=refine_steps, tie_order=tie_order)
+    preset_given = click.get_current_context().get_parameter_source("preset").name != "DEFAULT"
     overrides = HeadOverrides(heatmaps, offsets,
                               tuple(d for d in (displacements or "").split(",") if d),
                               output_stride)
@@ -84,7 +86,8 @@ def build(model, output, decoder, preset, max_poses, score_threshold, nms_radius
             click.echo(f"[{step + 1}/{len(STEPS)}] {message}", err=True)
 
     result = build_model(model, output, decoder=decoder, single=SinglePoseSettings(coordinates, layout),
-                         multi=multi, keep_heads=keep_heads, overrides=overrides,
+                         multi_preset=preset if preset_given else None,
+                         multi_overrides=multi_flags, keep_heads=keep_heads, overrides=overrides,
                          normalization=normalization, input_size=_size(input_size), opset=opset,
                          progress=progress)
     heads = result.heads

@@ -21,6 +21,8 @@ GOLDEN_GRAPHS = {
     "single_pose_movenet": ((9, 9), 32, SinglePoseSettings("stride", "movenet")),
     "multi_pose_coral": ((23, 31), 16, MultiPoseSettings.for_preset("coral")),
     "multi_pose_tfjs": ((23, 31), 16, MultiPoseSettings.for_preset("tfjs")),
+    "multi_pose_coral_heap": ((23, 31), 16, MultiPoseSettings.for_preset("coral",
+                                                                         tie_order="heap")),
 }
 
 

@@ -5,7 +5,7 @@ dynamic batch) into ``keypoints`` [N, P, 17, 3] (y, x, score in input pixels),
 ``pose_scores`` [N, P] and ``pose_count`` [N] int32, P = ``settings.max_poses``,
 rows past the count zero. Opset 17, no custom ops. The presets follow the
 numpy references ``onnxpose.reference.decode_multiple_poses_coral`` /
-``decode_multiple_poses_tfjs`` (with ``tie_order="scan"``): Coral samples
+``decode_multiple_poses_tfjs`` (with the settings' ``tie_order``): Coral samples
 bilinearly in block units, TF.js samples the nearest cell in pixels; both
 find and rank candidates on the heatmap logits (for TF.js, whose part scores
 are sigmoids, against ``logit(score_threshold)``).
@@ -64,10 +64,13 @@ finite (``onnxpose.decoder.finite_heads``).
 
 Equal-score candidates: Coral and TF.js pop them from a binary heap
 (libstdc++ ``std::priority_queue`` / TF.js ``MaxHeap``) in an order that
-depends on the heap's history; this graph takes them in scan order. With
-quantized heads that can pick another, equally scored root for a person,
-which moves a few keypoints of that pose (by up to a couple of pixels on the
-Coral reference image).
+depends on the heap's history. By default (``tie_order="scan"``) this graph
+takes them in scan order; with quantized heads that can pick another, equally
+scored root for a person, which moves a few keypoints of that pose (by up to
+a couple of pixels on the Coral reference image). ``tie_order="heap"``
+(coral preset) replays Coral's heap in the graph
+(``onnxpose.decoder.heap_order``) and takes exactly Coral's roots, at a cost
+that grows with the number of candidates.
 
 The caller wires the returned tensors into ``graph.outputs`` and ends with
 ``graph.cleanup().toposort()``; ``onnxpose.decoder.decoder_only.decoder_only_model`` does all of
@@ -83,6 +86,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from onnxpose.decoder.finite_heads import clipped_heatmaps, finite_heads
+from onnxpose.decoder.heap_order import heap_order
 from onnxpose.decoder.ops import GraphBuilder
 from onnxpose.decoder.settings import MultiPoseSettings
 from onnxpose.keypoints import NUM_EDGES, NUM_KEYPOINTS
@@ -337,8 +341,12 @@ class _Decoder:
                                            "candidates/k_capped"), np.array([1], np.int64),
                                 "candidates/k")
         self.m_eff = gb.minimum(self.k_eff, np.array([self.lay.m], np.int64), "candidates/m")
-        values, index = gb.topk(gb.reshape(masked, [0, size], "candidates/flat_scores"),
-                                self.k_eff, 1, "candidates/topk")
+        flat_scores = gb.reshape(masked, [0, size], "candidates/flat_scores")
+        if self.settings.tie_order == "heap":
+            index, valid = heap_order(gb, flat_scores, flat_mask, count, self.k_eff, size,
+                                      "candidates/heap")
+            return None, index, valid
+        values, index = gb.topk(flat_scores, self.k_eff, 1, "candidates/topk")
         valid = gb.gather_elements(flat_mask, index, 1, "candidates/valid")
         return values, index, valid
 

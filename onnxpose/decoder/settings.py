@@ -8,6 +8,7 @@ from dataclasses import dataclass
 COORDINATES = ("stride", "grid")
 LAYOUTS = ("onnxpose", "movenet")
 PRESETS = ("coral", "tfjs")
+TIE_ORDERS = ("scan", "heap")
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,10 @@ class MultiPoseSettings:
     decodeMultiplePoses (nearest-cell sampling, sum of non-overlapping
     keypoint scores / 17). ``nms_radius`` is in input pixels. ``candidates``
     (K) bounds how many local-maximum candidates (best first) are considered
-    as roots.
+    as roots. ``tie_order``: equal-score candidates in scan order (``scan``,
+    one TopK) or in the order Coral's ``std::priority_queue`` pops them
+    (``heap``, coral preset only: exact Coral roots, at the cost of replaying
+    the heap in the graph).
     """
 
     preset: str = "coral"
@@ -51,6 +55,7 @@ class MultiPoseSettings:
     candidates: int = 64
     refine_steps: int = 5
     local_maximum_radius: int = 1
+    tie_order: str = "scan"
 
     @classmethod
     def for_preset(cls, preset: str, **overrides) -> "MultiPoseSettings":
@@ -71,6 +76,11 @@ class MultiPoseSettings:
             raise ValueError("max_poses and candidates must be at least 1")
         if self.refine_steps < 0 or self.nms_radius < 0:
             raise ValueError("refine_steps and nms_radius must not be negative")
+        if self.tie_order not in TIE_ORDERS:
+            raise ValueError(f"tie_order must be one of {TIE_ORDERS}, not {self.tie_order!r}")
+        if self.tie_order == "heap" and self.preset != "coral":
+            raise ValueError("tie_order 'heap' replays Coral's std::priority_queue: coral preset "
+                             "only")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

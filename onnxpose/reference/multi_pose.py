@@ -2,9 +2,10 @@
 
 ``decode_multiple_poses`` dispatches on ``settings.preset`` to
 ``decode_multiple_poses_coral`` or ``decode_multiple_poses_tfjs``. It takes
-equal-score candidates in scan order (``tie_order="scan"``), as the ONNX
-graph's ``TopK`` does, so that it can check built models; pass
-``tie_order="heap"`` to reproduce the original decoders' priority queues.
+equal-score candidates in the order ``settings.tie_order`` says, as the ONNX
+graph does (``scan``: scan order, the graph's ``TopK``; ``heap``: Coral's
+priority queue), so that it can check built models; ``tie_order`` overrides
+it (``"heap"`` for the tfjs preset replays TF.js's ``MaxHeap``).
 Non-finite heads are first made finite as the graph does
 (``onnxpose.reference.finite_heads``).
 """
@@ -20,8 +21,8 @@ DECODERS = {"coral": decode_multiple_poses_coral, "tfjs": decode_multiple_poses_
 
 
 def decode_multiple_poses(heatmaps, short_offsets, displacements, output_stride: int,
-                          settings: MultiPoseSettings, *, tie_order: str = "scan"):
+                          settings: MultiPoseSettings, *, tie_order: str | None = None):
     """(keypoints [N,P,17,3], pose_scores [N,P], pose_count [N] int32); see the presets."""
     heatmaps, short_offsets, displacements = finite_heads(heatmaps, short_offsets, displacements)
     return DECODERS[settings.preset](heatmaps, short_offsets, displacements, output_stride,
-                                     settings, tie_order=tie_order)
+                                     settings, tie_order=tie_order or settings.tie_order)

@@ -1,0 +1,222 @@
+"""Candidates in the order Coral's ``std::priority_queue`` pops them, as ONNX ops.
+
+Coral pushes every candidate (scan order y, x, keypoint) into a libstdc++
+``std::priority_queue`` ordered by score and pops roots from it. Equal scores,
+common with uint8 heatmaps, come out in an order set by the heap's history.
+This module replays that heap in the graph (``tie_order="heap"``), so that a
+converted Coral decoder model takes exactly Coral's roots. It is the numpy
+``onnxpose.reference.std_priority_queue`` written as batched tensor steps:
+
+* push (one ``Loop`` iteration per candidate): the new element at slot t
+  rises past the ancestors that are strictly smaller. Along a root path a
+  heap is sorted, so those ancestors are the first c of the path: one
+  comparison of the path with the value, a count, and one scatter of the
+  shifted path.
+* pop (one ``Loop`` iteration per root taken): libstdc++'s ``__adjust_heap``
+  walks the hole from the root to the larger child (the right one on ties)
+  while both children exist, moves it to a lone left child, then pushes the
+  old last element up from there. The walk is a pointer chase through the
+  "larger child" table (by pointer doubling: a few gathers), and the push-up
+  again a count along the walked path.
+
+The cost grows with the number of candidates (each push and pop is a few
+dozen small nodes), so it is opt-in; the default ``tie_order="scan"`` takes
+equal scores in scan order with one ``TopK``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import onnx_graphsurgeon as gs
+
+from onnxpose.decoder.ops import GraphBuilder
+
+
+def _levels(capacity: int) -> int:
+    """Levels of a heap of ``capacity`` elements (a root path has levels + 1 nodes)."""
+    return max(1, math.ceil(math.log2(capacity + 1)))
+
+
+class _Body:
+    """A ``Loop`` body: (iteration, cond, *carried) -> (cond, *carried, *scanned)."""
+
+    def __init__(self, gb: GraphBuilder, name: str, carried: list):
+        self.graph = gs.Graph(name=gb.name(name), opset=gb.graph.opset)
+        self.b = GraphBuilder(self.graph, gb.name(f"{name}/"))
+        self.step = gs.Variable(self.b.name("index"), dtype=np.int64, shape=[])
+        self.cond = gs.Variable(self.b.name("cond_in"), dtype=np.bool_, shape=[])
+        self.carried = [gs.Variable(self.b.name(f"{n}_in"), dtype=d) for n, d in carried]
+        self.graph.inputs = [self.step, self.cond, *self.carried]
+
+    def finish(self, outputs: list, dtypes: list) -> gs.Graph:
+        cond = self.b.identity(self.cond, "cond_out")
+        cond.dtype, cond.shape = np.bool_, []
+        for tensor, dtype in zip(outputs, dtypes):
+            tensor.dtype = dtype
+        self.graph.outputs = [cond, *outputs]
+        return self.graph
+
+
+def _scatter(b: GraphBuilder, data, positions, values, name):
+    return b.op("ScatterElements", [data, positions, values], name, {"axis": 1})
+
+
+def heap_order(gb: GraphBuilder, scores, is_candidate, count, pops, size: int,
+               name: str = "heap"):
+    """Flat indices [N, K] of the first ``pops`` ([1] int64, K) candidates in Coral's pop order,
+    and whether each is a candidate [N, K] (images with fewer candidates: False).
+
+    ``scores`` [N, S] (scan order), ``is_candidate`` [N, S] bool, ``count`` [N] int64 (the
+    number of candidates per image), S = ``size``.
+    """
+    levels = _levels(size)
+    zero, one = gb.scalar(0, np.int64), gb.scalar(1, np.int64)
+
+    # the candidates of each image in scan order, padded to the largest count C
+    most = gb.reduce_attr("ReduceMax", count, [0], f"{name}/most", keepdims=True)
+    capacity = gb.maximum(most, np.array([1], np.int64), f"{name}/capacity")         # [1], >= 1
+    capacity_s = gb.squeeze(capacity, [0], f"{name}/capacity_scalar")
+    scan_key = gb.where(is_candidate, np.negative(np.arange(size, dtype=np.float32)),
+                        np.float32(-np.inf), f"{name}/scan_key")
+    _, position = gb.topk(scan_key, capacity, 1, f"{name}/in_scan_order")           # [N, C]
+    value = gb.gather_elements(scores, position, 1, f"{name}/scores_")
+    slot = gb.range_(zero, capacity_s, one, f"{name}/slots")                          # [C]
+    n = gb.unsqueeze(count, [1], f"{name}/count")                                      # [N, 1]
+    value = gb.where(gb.less(slot, n, f"{name}/is_pushed"), value, np.float32(-np.inf),
+                     f"{name}/scores")
+
+    # heap arrays [N, C + 1]; slot C is a bin for the writes that must not land
+    shape = gb.concat([gb.slice(gb.shape(value, f"{name}/value_shape"), [0], [1], [0],
+                                f"{name}/batch"), gb.add(capacity, np.int64(1), f"{name}/c1")],
+                      0, f"{name}/heap_shape")
+    heap_scores = gb.op("ConstantOfShape", [shape], f"{name}/scores0",
+                        {"value": gs.Constant("minus_inf", np.array([-np.inf], np.float32))})
+    heap_ids = gb.op("ConstantOfShape", [shape], f"{name}/ids0",
+                     {"value": gs.Constant("zero", np.array([0], np.int64))})
+    heap_scores, heap_ids = _pushes(gb, value, n, capacity_s, heap_scores, heap_ids, levels,
+                                    f"{name}/push")
+    popped = _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, f"{name}/pop")
+    taken = gb.greater_or_equal(popped, np.int64(0), f"{name}/taken")                 # [N, K]
+    index = gb.gather_elements(position, gb.maximum(popped, np.int64(0), f"{name}/popped_slot"),
+                               1, f"{name}/index")
+    return index, taken
+
+
+def _pushes(gb, value, n, capacity_s, heap_scores, heap_ids, levels, name):
+    """Push slot t (t = 0 .. C-1) of every image that has it."""
+    j = np.arange(levels + 1, dtype=np.int64)
+    # the root path of slot t: ((t + 1) >> j) - 1, valid while >= 0; all t at once: [C, L+1]
+    t1 = gb.unsqueeze(gb.range_(gb.scalar(1, np.int64),
+                                gb.add(capacity_s, gb.scalar(1, np.int64), f"{name}/c1"),
+                                gb.scalar(1, np.int64), f"{name}/t1_"), [1], f"{name}/t1")
+    paths = gb.sub(gb.div(t1, 2 ** j, f"{name}/shifted"), np.int64(1), f"{name}/paths_raw")
+    on_path = gb.greater_or_equal(paths, np.int64(0), f"{name}/on_path")
+    paths = gb.maximum(paths, np.int64(0), f"{name}/paths")
+    ancestor = gb.logical_and(on_path, j >= 1, f"{name}/is_ancestor")
+    bin_slot = gb.unsqueeze(capacity_s, [0], f"{name}/bin")
+
+    body = _Body(gb, name, [("scores", np.float32), ("ids", np.int64)])
+    b, t = body.b, body.step
+    scores_in, ids_in = body.carried
+    t_1d = b.unsqueeze(t, [0], "t")
+    path = b.gather(paths, t, 0, "path")                                       # [L+1]
+    path_scores = b.gather(scores_in, path, 1, "path_scores")                  # [N, L+1]
+    path_ids = b.gather(ids_in, path, 1, "path_ids")
+    v = b.gather(value, t_1d, 1, "value")                                      # [N, 1]
+    smaller = b.logical_and(b.less(path_scores, v, "smaller_"), b.gather(ancestor, t, 0, "anc"),
+                            "smaller")
+    rise = b.reduce_sum(b.cast(smaller, np.int64, "smaller_int"), [1], "rise", keepdims=True)
+    up = np.minimum(j + 1, levels)                                             # next on the path
+    below = b.less(j, rise, "below")
+    at = b.equal(j, rise, "at")
+    new_scores = b.where(below, b.gather(path_scores, up, 1, "parent_scores"),
+                         b.where(at, v, path_scores, "placed_scores"), "new_scores")
+    new_ids = b.where(below, b.gather(path_ids, up, 1, "parent_ids"),
+                      b.where(at, t_1d, path_ids, "placed_ids"), "new_ids")
+    write = b.logical_and(b.logical_and(b.gather(on_path, t, 0, "on"),
+                                        b.less_or_equal(j, rise, "moved"), "on_moved"),
+                          b.less(t_1d, n, "pushed"), "write")
+    where = b.where(write, path, bin_slot, "where")
+    graph = body.finish([_scatter(b, scores_in, where, new_scores, "scores_out"),
+                         _scatter(b, ids_in, where, new_ids, "ids_out")],
+                        [np.float32, np.int64])
+    return gb.loop(graph, capacity_s, gb.scalar(True, np.bool_, f"{name}/always"),
+                   [heap_scores, heap_ids], f"{name}/loop")
+
+
+def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
+    """The scan slot of each popped root [N, K] (-1 once an image's heap is empty)."""
+    m = np.arange(levels + 2, dtype=np.int64)          # path positions, + a lone left child
+    doublings = max(1, math.ceil(math.log2(levels + 1)))
+    # larger-child table over slots 0 .. C (children clamped to the bin slot C)
+    slot = gb.range_(gb.scalar(0, np.int64), gb.add(capacity_s, gb.scalar(1, np.int64),
+                                                   f"{name}/c1"),
+                     gb.scalar(1, np.int64), f"{name}/slots")
+    left = gb.minimum(gb.add(gb.mul(slot, np.int64(2), f"{name}/2i"), np.int64(1), f"{name}/l_"),
+                      capacity_s, f"{name}/left")
+    right = gb.minimum(gb.add(gb.mul(slot, np.int64(2), f"{name}/2i_"), np.int64(2),
+                              f"{name}/r_"), capacity_s, f"{name}/right")
+
+    body = _Body(gb, name, [("scores", np.float32), ("ids", np.int64)])
+    b, p = body.b, body.step
+    scores_in, ids_in = body.carried
+    size = b.sub(n, b.unsqueeze(p, [0], "p"), "size")                          # [N, 1]
+    top = b.gather(ids_in, np.array([0], np.int64), 1, "top")
+    popped = b.where(b.greater_or_equal(size, np.int64(1), "has_top"), top, np.int64(-1),
+                     "popped")
+    length = b.sub(size, np.int64(1), "length")              # elements left after the pop
+    adjust = b.greater_or_equal(length, np.int64(1), "adjust")
+    last = b.maximum(length, np.int64(0), "last_slot")
+    value = b.gather_elements(scores_in, last, 1, "value")
+    value_id = b.gather_elements(ids_in, last, 1, "value_id")
+    # the hole's walk: larger child, the right one unless it is strictly smaller
+    take_left = b.less(b.gather(scores_in, right, 1, "right_scores"),
+                       b.gather(scores_in, left, 1, "left_scores"), "take_left")
+    step = b.where(take_left, left, right, "larger_child")                    # [N, C+1]
+    path = b.op("ConstantOfShape", [b.shape(value_id, "one_shape")], "root",
+                {"value": gs.Constant("zero", np.array([0], np.int64))})  # [N, 1]
+    for k in range(doublings):
+        path = b.concat([path, b.gather_elements(step, path, 1, f"walk{k}")], 1, f"path{k}")
+        if k + 1 < doublings:
+            step = b.gather_elements(step, step, 1, f"jump{k}")
+    path = b.slice(path, [0], [levels + 1], [1], "path_")                      # [N, L+1]
+    # while both children exist: slot < (length - 1) / 2
+    limit = b.div(b.sub(length, np.int64(1), "length_1"), np.int64(2), "limit")
+    walked = b.reduce_sum(b.cast(b.less(path, limit, "inside"), np.int64, "inside_int"), [1],
+                          "walked", keepdims=True)
+    hole = b.gather_elements(path, walked, 1, "hole")
+    lone = b.logical_and(b.equal(b.mod(length, np.int64(2), "parity"), np.int64(0), "even"),
+                         b.equal(hole, b.div(b.sub(length, np.int64(2), "length_2"),
+                                             np.int64(2), "lone_parent"), "at_lone"), "lone")
+    path = b.concat([path, b.add(b.mul(hole, np.int64(2), "2h"), np.int64(1), "lone_child")], 1,
+                    "path_lone")                                               # [N, L+2]
+    end = b.add(walked, b.cast(lone, np.int64, "lone_int"), "end")
+    path = b.where(b.logical_and(b.equal(m, end, "at_end"), lone, "put_lone"),
+                   b.slice(path, [levels + 1], [levels + 2], [1], "lone_slot"),
+                   path, "hole_path_")
+    bin_slot = b.unsqueeze(capacity_s, [0], "bin")
+    path = b.minimum(path, bin_slot, "hole_path")     # past the walk: anything, kept in range
+    path_scores = b.gather_elements(scores_in, path, 1, "path_scores")
+    path_ids = b.gather_elements(ids_in, path, 1, "path_ids")
+    up = np.minimum(m + 1, levels + 1)
+    child_scores = b.gather(path_scores, up, 1, "child_scores")                # moved up
+    child_ids = b.gather(path_ids, up, 1, "child_ids")
+    # the old last element settles below the moved-up children not smaller than it
+    stays = b.logical_and(b.greater_or_equal(child_scores, value, "not_smaller"),
+                          b.less(m, end, "on_walk"), "stays")
+    settle = b.reduce_sum(b.cast(stays, np.int64, "stays_int"), [1], "settle", keepdims=True)
+    below = b.less(m, settle, "below")
+    new_scores = b.where(below, child_scores, value, "new_scores")
+    new_ids = b.where(below, child_ids, value_id, "new_ids")
+    write = b.logical_and(adjust, b.less_or_equal(m, settle, "moved"), "write")
+    where = b.where(write, path, bin_slot, "where")
+    popped_1d = b.squeeze(popped, [1], "popped_1d")
+    graph = body.finish([_scatter(b, scores_in, where, new_scores, "scores_out"),
+                         _scatter(b, ids_in, where, new_ids, "ids_out"), popped_1d],
+                        [np.float32, np.int64, np.int64])
+    outputs = gb.op("Loop", [gb.squeeze(pops, [0], f"{name}/count"),
+                             gb.scalar(True, np.bool_, f"{name}/always"), heap_scores, heap_ids],
+                    f"{name}/loop", {"body": graph}, num_outputs=3)
+    return gb.transpose(outputs[2], [1, 0], f"{name}/popped")                   # [N, K]
