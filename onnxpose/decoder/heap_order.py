@@ -95,16 +95,16 @@ def heap_order(gb: GraphBuilder, scores, is_candidate, count, pops, size: int,
                         {"value": gs.Constant("minus_inf", np.array([-np.inf], np.float32))})
     heap_ids = gb.op("ConstantOfShape", [shape], f"{name}/ids0",
                      {"value": gs.Constant("zero", np.array([0], np.int64))})
-    heap_scores, heap_ids = _pushes(gb, value, n, capacity_s, heap_scores, heap_ids, levels,
+    heap_scores, heap_ids = _pushes(gb, value, capacity_s, heap_scores, heap_ids, levels,
                                     f"{name}/push")
     popped = _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, f"{name}/pop")
-    taken = gb.greater_or_equal(popped, np.int64(0), f"{name}/taken")                 # [N, K]
-    index = gb.gather_elements(position, gb.maximum(popped, np.int64(0), f"{name}/popped_slot"),
-                               1, f"{name}/index")
+    rank = gb.range_(zero, gb.squeeze(pops, [0], f"{name}/pops"), one, f"{name}/rank")
+    taken = gb.less(rank, n, f"{name}/taken")                        # [N, K]: heap not empty
+    index = gb.gather_elements(position, popped, 1, f"{name}/index")
     return index, taken
 
 
-def _pushes(gb, value, n, capacity_s, heap_scores, heap_ids, levels, name):
+def _pushes(gb, value, capacity_s, heap_scores, heap_ids, levels, name):
     """Push slot t (t = 0 .. C-1) of every image that has it."""
     j = np.arange(levels + 1, dtype=np.int64)
     # the root path of slot t: ((t + 1) >> j) - 1, valid while >= 0; all t at once: [C, L+1]
@@ -112,9 +112,9 @@ def _pushes(gb, value, n, capacity_s, heap_scores, heap_ids, levels, name):
                                 gb.add(capacity_s, gb.scalar(1, np.int64), f"{name}/c1"),
                                 gb.scalar(1, np.int64), f"{name}/t1_"), [1], f"{name}/t1")
     paths = gb.sub(gb.div(t1, 2 ** j, f"{name}/shifted"), np.int64(1), f"{name}/paths_raw")
-    on_path = gb.greater_or_equal(paths, np.int64(0), f"{name}/on_path")
+    ancestor = gb.logical_and(gb.greater_or_equal(paths, np.int64(0), f"{name}/on_path"), j >= 1,
+                              f"{name}/is_ancestor")
     paths = gb.maximum(paths, np.int64(0), f"{name}/paths")
-    ancestor = gb.logical_and(on_path, j >= 1, f"{name}/is_ancestor")
     bin_slot = gb.unsqueeze(capacity_s, [0], f"{name}/bin")
 
     body = _Body(gb, name, [("scores", np.float32), ("ids", np.int64)])
@@ -129,16 +129,13 @@ def _pushes(gb, value, n, capacity_s, heap_scores, heap_ids, levels, name):
                             "smaller")
     rise = b.reduce_sum(b.cast(smaller, np.int64, "smaller_int"), [1], "rise", keepdims=True)
     up = np.minimum(j + 1, levels)                                             # next on the path
+    # path slots 0 .. rise-1 take their parent's element, slot rise the new one; the rest
+    # are not written (rise counts ancestors only, so every written slot is on the path).
+    # An image without slot t pushes -inf to slot t, past its heap: never read.
     below = b.less(j, rise, "below")
-    at = b.equal(j, rise, "at")
-    new_scores = b.where(below, b.gather(path_scores, up, 1, "parent_scores"),
-                         b.where(at, v, path_scores, "placed_scores"), "new_scores")
-    new_ids = b.where(below, b.gather(path_ids, up, 1, "parent_ids"),
-                      b.where(at, t_1d, path_ids, "placed_ids"), "new_ids")
-    write = b.logical_and(b.logical_and(b.gather(on_path, t, 0, "on"),
-                                        b.less_or_equal(j, rise, "moved"), "on_moved"),
-                          b.less(t_1d, n, "pushed"), "write")
-    where = b.where(write, path, bin_slot, "where")
+    new_scores = b.where(below, b.gather(path_scores, up, 1, "parent_scores"), v, "new_scores")
+    new_ids = b.where(below, b.gather(path_ids, up, 1, "parent_ids"), t_1d, "new_ids")
+    where = b.where(b.less_or_equal(j, rise, "moved"), path, bin_slot, "where")
     graph = body.finish([_scatter(b, scores_in, where, new_scores, "scores_out"),
                          _scatter(b, ids_in, where, new_ids, "ids_out")],
                         [np.float32, np.int64])
@@ -147,9 +144,9 @@ def _pushes(gb, value, n, capacity_s, heap_scores, heap_ids, levels, name):
 
 
 def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
-    """The scan slot of each popped root [N, K] (-1 once an image's heap is empty)."""
-    m = np.arange(levels + 2, dtype=np.int64)          # path positions, + a lone left child
-    doublings = max(1, math.ceil(math.log2(levels + 1)))
+    """The scan slot of each popped root [N, K] (anything once an image's heap is empty)."""
+    m = np.arange(levels + 2, dtype=np.int64)          # walk positions, + a lone left child
+    doublings = max(1, math.ceil(math.log2(levels + 2)))
     # larger-child table over slots 0 .. C (children clamped to the bin slot C)
     slot = gb.range_(gb.scalar(0, np.int64), gb.add(capacity_s, gb.scalar(1, np.int64),
                                                    f"{name}/c1"),
@@ -158,47 +155,40 @@ def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
                       capacity_s, f"{name}/left")
     right = gb.minimum(gb.add(gb.mul(slot, np.int64(2), f"{name}/2i_"), np.int64(2),
                               f"{name}/r_"), capacity_s, f"{name}/right")
+    bin_slot = gb.unsqueeze(capacity_s, [0], f"{name}/bin")
 
     body = _Body(gb, name, [("scores", np.float32), ("ids", np.int64)])
     b, p = body.b, body.step
     scores_in, ids_in = body.carried
-    size = b.sub(n, b.unsqueeze(p, [0], "p"), "size")                          # [N, 1]
-    top = b.gather(ids_in, np.array([0], np.int64), 1, "top")
-    popped = b.where(b.greater_or_equal(size, np.int64(1), "has_top"), top, np.int64(-1),
-                     "popped")
-    length = b.sub(size, np.int64(1), "length")              # elements left after the pop
-    adjust = b.greater_or_equal(length, np.int64(1), "adjust")
+    top = b.gather(ids_in, gb.scalar(0, np.int64), 1, "top")                  # [N]
+    # after the pop `length` elements are left; the last one (slot `length`) is re-placed.
+    # An image whose heap is empty writes only past it: never read again.
+    length = b.sub(b.sub(n, b.unsqueeze(p, [0], "p"), "size"), np.int64(1), "length")
     last = b.maximum(length, np.int64(0), "last_slot")
     value = b.gather_elements(scores_in, last, 1, "value")
     value_id = b.gather_elements(ids_in, last, 1, "value_id")
-    # the hole's walk: larger child, the right one unless it is strictly smaller
-    take_left = b.less(b.gather(scores_in, right, 1, "right_scores"),
-                       b.gather(scores_in, left, 1, "left_scores"), "take_left")
+    # the hole's walk follows the larger child, the right one unless it is strictly smaller;
+    # with the last slot at -inf a lone left child is simply the larger one
+    scores = b.where(b.equal(slot, last, "is_last"), np.float32(-np.inf), scores_in, "scores")
+    take_left = b.less(b.gather(scores, right, 1, "right_scores"),
+                       b.gather(scores, left, 1, "left_scores"), "take_left")
     step = b.where(take_left, left, right, "larger_child")                    # [N, C+1]
-    path = b.op("ConstantOfShape", [b.shape(value_id, "one_shape")], "root",
-                {"value": gs.Constant("zero", np.array([0], np.int64))})  # [N, 1]
+    path = b.mul(value_id, np.int64(0), "root")                               # [N, 1]
     for k in range(doublings):
         path = b.concat([path, b.gather_elements(step, path, 1, f"walk{k}")], 1, f"path{k}")
         if k + 1 < doublings:
             step = b.gather_elements(step, step, 1, f"jump{k}")
-    path = b.slice(path, [0], [levels + 1], [1], "path_")                      # [N, L+1]
-    # while both children exist: slot < (length - 1) / 2
-    limit = b.div(b.sub(length, np.int64(1), "length_1"), np.int64(2), "limit")
-    walked = b.reduce_sum(b.cast(b.less(path, limit, "inside"), np.int64, "inside_int"), [1],
-                          "walked", keepdims=True)
+    path = b.slice(path, [0], [levels + 2], [1], "path")                       # [N, L+2]
+    # libstdc++: walk while both children exist (slot < (length - 1) / 2), then one more step
+    # to a lone left child (2 * hole + 1 == length - 1)
+    length_1 = b.sub(length, np.int64(1), "length_1")
+    walked = b.reduce_sum(b.cast(b.less(path, b.div(length_1, np.int64(2), "limit"), "inside"),
+                                 np.int64, "inside_int"), [1], "walked", keepdims=True)
     hole = b.gather_elements(path, walked, 1, "hole")
-    lone = b.logical_and(b.equal(b.mod(length, np.int64(2), "parity"), np.int64(0), "even"),
-                         b.equal(hole, b.div(b.sub(length, np.int64(2), "length_2"),
-                                             np.int64(2), "lone_parent"), "at_lone"), "lone")
-    path = b.concat([path, b.add(b.mul(hole, np.int64(2), "2h"), np.int64(1), "lone_child")], 1,
-                    "path_lone")                                               # [N, L+2]
+    lone = b.equal(b.add(b.mul(hole, np.int64(2), "2h"), np.int64(1), "left_child"), length_1,
+                   "lone")
     end = b.add(walked, b.cast(lone, np.int64, "lone_int"), "end")
-    path = b.where(b.logical_and(b.equal(m, end, "at_end"), lone, "put_lone"),
-                   b.slice(path, [levels + 1], [levels + 2], [1], "lone_slot"),
-                   path, "hole_path_")
-    bin_slot = b.unsqueeze(capacity_s, [0], "bin")
-    path = b.minimum(path, bin_slot, "hole_path")     # past the walk: anything, kept in range
-    path_scores = b.gather_elements(scores_in, path, 1, "path_scores")
+    path_scores = b.gather_elements(scores, path, 1, "path_scores")
     path_ids = b.gather_elements(ids_in, path, 1, "path_ids")
     up = np.minimum(m + 1, levels + 1)
     child_scores = b.gather(path_scores, up, 1, "child_scores")                # moved up
@@ -210,11 +200,9 @@ def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
     below = b.less(m, settle, "below")
     new_scores = b.where(below, child_scores, value, "new_scores")
     new_ids = b.where(below, child_ids, value_id, "new_ids")
-    write = b.logical_and(adjust, b.less_or_equal(m, settle, "moved"), "write")
-    where = b.where(write, path, bin_slot, "where")
-    popped_1d = b.squeeze(popped, [1], "popped_1d")
+    where = b.where(b.less_or_equal(m, settle, "moved"), path, bin_slot, "where")
     graph = body.finish([_scatter(b, scores_in, where, new_scores, "scores_out"),
-                         _scatter(b, ids_in, where, new_ids, "ids_out"), popped_1d],
+                         _scatter(b, ids_in, where, new_ids, "ids_out"), top],
                         [np.float32, np.int64, np.int64])
     outputs = gb.op("Loop", [gb.squeeze(pops, [0], f"{name}/count"),
                              gb.scalar(True, np.bool_, f"{name}/always"), heap_scores, heap_ids],
