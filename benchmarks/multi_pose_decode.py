@@ -21,62 +21,43 @@ The shared data directory is $ONNXPOSE_SHARED, default ../shared next to the rep
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import statistics
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("ONNXPOSE_SHARED", REPO.parent / "shared")).resolve()
-MODEL = SHARED / "models" / "posenet_mobilenet_v1_075_353_481_quant.tflite"
-IMAGE = SHARED / "images" / "test_couple.jpg"
-DEFAULT_OUT = REPO / "benchmarks" / "results" / "cpu-2core" / "multi_pose_latency.json"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from onnxpose.bench.latency_script import (RESULTS, missing_model, parse_args,  # noqa: E402
+                                           prepare_model, result_header, write_result)
+
+DEFAULT_OUT = RESULTS / "multi_pose_latency.json"
+
 VARIANTS = {"coral": ("coral", {}), "tfjs": ("tfjs", {}),
             "coral-heap": ("coral", {"tie_order": "heap"})}
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=MODEL)
-    parser.add_argument("--image", type=Path, default=IMAGE if IMAGE.exists() else None)
-    parser.add_argument("--runs", type=int, default=300, help="timed runs per case")
-    parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=None, help="intra_op_num_threads")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args(argv)
+    args = parse_args(__doc__.splitlines()[0], DEFAULT_OUT, argv)
 
-    sys.path.insert(0, str(REPO))
     from onnxpose.bench.cases import CASES, CaseSpec, FunctionRunner, OrtRunner
-    from onnxpose.bench.charts import readable
-    from onnxpose.bench.models import make_inputs, prepare
     from onnxpose.bench.options import CPU, session_options
     from onnxpose.bench.run import raw_float_heads
-    from onnxpose.bench.system import load_average, system_info
+    from onnxpose.bench.system import load_average
     from onnxpose.bench.timing import measure_group, summarize
     from onnxpose.build import build_model
     from onnxpose.decoder.decoder_only import decoder_only_model
     from onnxpose.decoder.settings import MultiPoseSettings
     from onnxpose.errors import OnnxPoseError
-    from onnxpose.io import atomic_output
     from onnxpose.reference.multi_pose import decode_multiple_poses
 
-    if not args.model.exists():
-        print(f"multi_pose_decode: missing {args.model}: set ONNXPOSE_SHARED to the shared/ "
-              "directory", file=sys.stderr)
+    if missing_model("multi_pose_decode", args):
         return 2
     options = session_options(args.threads)
     try:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        system = system_info("cpu-2core" if os.cpu_count() == 2 else None, args.threads)
         with tempfile.TemporaryDirectory(prefix="onnxpose-multi-latency-") as tmp:
-            prepared = prepare(args.model, Path(tmp), multi=True, tflite=False)
+            system, prepared, batch_input, feed = prepare_model(args, Path(tmp), multi=True)
             info = prepared.info
-            batch_input = make_inputs(info, (1,), args.image)[1]
-            feed = {info.input_name: batch_input}
             heads = raw_float_heads(prepared, batch_input, args.threads)
             head_feed = {name: heads[name] for name in ("heatmaps", "short_offsets",
                                                          "displacements")}
@@ -134,24 +115,14 @@ def main(argv=None) -> int:
 
     system["load_average_at_end"] = load_average()
     result = {
-        "schema": "onnxpose-multi-pose-latency/1",
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python3 benchmarks/multi_pose_decode.py" + "".join(
-            f" {a}" for a in (argv if argv is not None else sys.argv[1:])),
-        "model": Path(args.model).name,
-        "input": str(Path(args.image).name) if args.image else "random pixels (seed 0)",
-        "provider": "CPUExecutionProvider", "batch": 1, "runs": args.runs, "warmup": args.warmup,
-        "threads": args.threads,
+        **result_header("onnxpose-multi-pose-latency/1", "multi_pose_decode", args, argv),
         "settings": {preset: s.to_dict() for preset, s in settings.items()},
         "median_ms": {"raw_all": raw, **{preset: numbers for preset, numbers in per_preset.items()}},
         "summary": {name: summarize(m.samples_ms, 1) for name, m in measured.items()},
         "samples_ms": {name: [round(v, 4) for v in m.samples_ms] for name, m in measured.items()},
         "system": system,
     }
-    with atomic_output(args.out) as tmp:
-        tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-        readable(tmp)
-    print(f"wrote {args.out}", file=sys.stderr)
+    write_result(args.out, result)
     return 0
 
 

@@ -33,6 +33,11 @@ def ratio(value) -> str:
     return "—" if value is None else f"×{value:.2f}"
 
 
+def script_line(label: str, script: str, file: str, result: dict) -> str:
+    return (f"`{script}` ([`{file}`](results/{label}/{file}), {result['created']}, median of "
+            f"{result['runs']} runs, batch 1, CPU; command `{result['command']}`):")
+
+
 def section(label: str) -> str:
     folder = HERE / "results" / label
     bench = json.loads((folder / "bench.json").read_text())
@@ -98,9 +103,8 @@ def section(label: str) -> str:
     if latency_file.exists():
         latency = json.loads(latency_file.read_text())
         m = latency["median_ms"]
-        lines += ["", f"`single_pose_latency.py` ([`single_pose_latency.json`](results/{label}/"
-                      f"single_pose_latency.json), {latency['created']}, median of "
-                      f"{latency['runs']} runs, batch 1, CPU; command `{latency['command']}`):", "",
+        lines += ["", script_line(label, "single_pose_latency.py", "single_pose_latency.json",
+                                  latency), "",
                   "| raw model | onnxpose single-pose | decode added (built − raw) | "
                   "Python loop decoder, same heads | numpy decoder | onnxpose decoder alone |",
                   "| ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -112,9 +116,8 @@ def section(label: str) -> str:
     if multi_file.exists():
         multi = json.loads(multi_file.read_text())
         m = multi["median_ms"]
-        lines += ["", f"`multi_pose_decode.py` ([`multi_pose_latency.json`](results/{label}/"
-                      f"multi_pose_latency.json), {multi['created']}, median of {multi['runs']} "
-                      f"runs, batch 1, CPU; command `{multi['command']}`):", "",
+        lines += ["", script_line(label, "multi_pose_decode.py", "multi_pose_latency.json", multi),
+                  "",
                   "| preset | raw model, all heads | onnxpose multi-pose | decode added (built − raw) "
                   "| share of the raw model | decoder alone, same heads | numpy reference, same "
                   "heads |",
