@@ -252,7 +252,6 @@ def test_conversion_timeout_is_one_line_error_and_the_next_build_works(tmp_path,
 
 
 def test_converter_process_killed_or_idle_is_replaced(tmp_path, quant_tflite, monkeypatch):
-    import time
     from onnxpose.convert import isolated
     from onnxpose.convert.convert import convert_to_onnx
     convert_to_onnx(quant_tflite)

@@ -77,3 +77,13 @@ def test_predict_cli_json_and_overlay(tmp_path, capsys, built_single, test_image
         drawn = np.asarray(im.convert("RGB"))[y - 3:y + 4, x - 3:x + 4].astype(int)
         plain = np.asarray(original.convert("RGB"))[y - 3:y + 4, x - 3:x + 4].astype(int)
         assert np.abs(drawn - plain).sum() > 0
+
+
+def test_provider_probe_model_loads_in_this_onnxruntime():
+    """The probe behind provider_loads must load everywhere; were it refused (e.g. an IR
+    version newer than onnxruntime knows), every GPU provider would count as unusable."""
+    import onnxruntime as ort
+    from onnxpose.runtime.providers import _tiny_model
+    session = ort.InferenceSession(_tiny_model(), providers=["CPUExecutionProvider"])
+    (y,) = session.run(None, {"x": np.array([-2.0], np.float32)})
+    assert y.tolist() == [0.0]

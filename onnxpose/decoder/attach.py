@@ -8,7 +8,7 @@ import onnx_graphsurgeon as gs
 
 from onnxpose.decoder.ops import GraphBuilder
 from onnxpose.decoder.settings import MultiPoseSettings, SinglePoseSettings
-from onnxpose.decoder.single_pose import NCHW_FROM_NHWC, append_single_pose_decoder
+from onnxpose.decoder.single_pose import append_single_pose_decoder
 from onnxpose.heads import Heads
 
 NHWC_FROM_NCHW = (0, 2, 3, 1)

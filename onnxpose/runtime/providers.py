@@ -28,12 +28,15 @@ def canonical(name: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _tiny_model() -> bytes:
-    import onnx
     from onnx import TensorProto, helper
     graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "probe",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    opsets = [helper.make_opsetid("", 17)]
+    # the lowest IR version for opset 17, not the onnx package's newest: onnxruntime rejects
+    # IR versions newer than it knows, and the probe would then call every provider unusable
+    return helper.make_model(graph, opset_imports=opsets,
+                             ir_version=helper.find_min_ir_version_for(opsets)).SerializeToString()
 
 
 @functools.lru_cache(maxsize=None)
