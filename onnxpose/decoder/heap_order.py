@@ -51,11 +51,9 @@ class _Body:
         self.graph.inputs = [self.step, self.cond, *self.carried]
 
     def finish(self, outputs: list, dtypes: list) -> gs.Graph:
-        cond = self.b.identity(self.cond, "cond_out")
-        cond.dtype, cond.shape = np.bool_, []
         for tensor, dtype in zip(outputs, dtypes):
             tensor.dtype = dtype
-        self.graph.outputs = [cond, *outputs]
+        self.graph.outputs = [self.cond, *outputs]  # the condition passes through unchanged
         return self.graph
 
 

@@ -430,12 +430,11 @@ class _Decoder:
             moved = body.reshape(moved, moved_shape, "moved")
             kept = body.slice(slots_in, [lay.width], [1 + depth * lay.width], [2], "kept")
             slots_out = body.concat([kept, moved], 2, "slots_out")
-            cond_out = body.identity(cond_in, "cond_out")
         finally:
             self.gb = gb
-        cond_out.dtype, cond_out.shape, slots_out.dtype = np.bool_, [], np.float32
+        slots_out.dtype = np.float32
         body_graph.inputs = [step, cond_in, slots_in]
-        body_graph.outputs = [cond_out, slots_out]
+        body_graph.outputs = [cond_in, slots_out]  # the condition passes through unchanged
         (slots,) = gb.loop(body_graph, gb.scalar(depth, np.int64, "walk/steps"),
                            gb.scalar(True, np.bool_, "walk/always"), [slots], "walk/loop")
         order = np.repeat(order[..., None], 2, -1)
