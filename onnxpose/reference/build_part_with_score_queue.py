@@ -12,7 +12,8 @@ which is the order both Coral and TF.js push them into their queues.
   Coral's libstdc++ ``std::priority_queue``; ``queue="tfjs"``: TF.js's
   ``MaxHeap``).
 * ``"scan"``: stable, equal scores in scan order. This is what the ONNX graph
-  does (``TopK`` returns the lower index first on ties).
+  does by default (``TopK`` returns the lower index first on ties); its
+  ``tie_order="heap"`` replays Coral's queue (``onnxpose.decoder.heap_order``).
 """
 
 from __future__ import annotations

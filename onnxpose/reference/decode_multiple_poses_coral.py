@@ -17,7 +17,8 @@ PersonLab-style decoding, in block units (pixels / output stride) inside:
 
 ``tie_order="heap"`` (default) takes equal-score candidates in the order of
 Coral's libstdc++ ``std::priority_queue`` (reproduces Coral exactly);
-``"scan"`` takes them in scan order, like the ONNX graph.
+``"scan"`` takes them in scan order, like the ONNX graph's default
+(``MultiPoseSettings.tie_order``; the graph's ``"heap"`` replays the same queue).
 """
 
 from __future__ import annotations

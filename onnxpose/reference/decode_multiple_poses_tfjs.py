@@ -16,7 +16,7 @@
 
 Poses come out in decoding order. ``tie_order="heap"`` (default) takes
 equal-score candidates in the order of TF.js's ``MaxHeap``; ``"scan"`` takes
-them in scan order, like the ONNX graph.
+them in scan order, like the ONNX graph (which has no TF.js heap order).
 """
 
 from __future__ import annotations
