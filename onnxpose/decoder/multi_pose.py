@@ -184,8 +184,9 @@ class Layout:
     h: int
     w: int
     stride: int
-    k: int            # candidates tried as roots
-    m: int            # poses kept before padding to max_poses
+    k: int            # at most this many candidates tried as roots (fewer at run time when
+                      # no image of the batch has that many: ``_Decoder.k_eff``)
+    m: int            # at most this many poses kept before padding to max_poses
     width: int        # walk edges per step
 
 
