@@ -20,8 +20,9 @@ converted Coral decoder model takes exactly Coral's roots. It is the numpy
   again a count along the walked path.
 
 The cost grows with the number of candidates (each push and pop is a few
-dozen small nodes), so it is opt-in; the default ``tie_order="scan"`` takes
-equal scores in scan order with one ``TopK``.
+dozen small nodes), so it is the default only for models that had Coral's
+decoder op; ``tie_order="scan"`` (everywhere else) takes equal scores in
+scan order with one ``TopK``.
 """
 
 from __future__ import annotations
