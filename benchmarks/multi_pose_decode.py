@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from onnxpose.bench.latency_script import (RESULTS, missing_model, parse_args,  # noqa: E402
-                                           prepare_model, result_header, write_result)
+                                           prepare_model, write_result)
 
 DEFAULT_OUT = RESULTS / "multi_pose_latency.json"
 
@@ -43,8 +43,7 @@ def main(argv=None) -> int:
     from onnxpose.bench.cases import CASES, CaseSpec, FunctionRunner, OrtRunner
     from onnxpose.bench.options import CPU, session_options
     from onnxpose.bench.run import raw_float_heads
-    from onnxpose.bench.system import load_average
-    from onnxpose.bench.timing import measure_group, summarize
+    from onnxpose.bench.timing import measure_group
     from onnxpose.build import build_model
     from onnxpose.decoder.decoder_only import decoder_only_model
     from onnxpose.decoder.settings import MultiPoseSettings
@@ -113,16 +112,10 @@ def main(argv=None) -> int:
         print(f"  {preset}: {'numpy reference decoder, same heads':<45} "
               f"{numbers['numpy_decoder']:9.3f} ms")
 
-    system["load_average_at_end"] = load_average()
-    result = {
-        **result_header("onnxpose-multi-pose-latency/1", "multi_pose_decode", args, argv),
+    write_result(args, argv, "onnxpose-multi-pose-latency/1", "multi_pose_decode", {
         "settings": {preset: s.to_dict() for preset, s in settings.items()},
-        "median_ms": {"raw_all": raw, **{preset: numbers for preset, numbers in per_preset.items()}},
-        "summary": {name: summarize(m.samples_ms, 1) for name, m in measured.items()},
-        "samples_ms": {name: [round(v, 4) for v in m.samples_ms] for name, m in measured.items()},
-        "system": system,
-    }
-    write_result(args.out, result)
+        "median_ms": {"raw_all": raw, **per_preset},
+    }, measured, system)
     return 0
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from onnxpose.bench.latency_script import (RESULTS, missing_model, parse_args,  # noqa: E402
-                                           prepare_model, result_header, write_result)
+                                           prepare_model, write_result)
 
 DEFAULT_OUT = RESULTS / "single_pose_latency.json"
 
@@ -36,8 +36,7 @@ def main(argv=None) -> int:
     from onnxpose.bench.cases import CASES, FunctionRunner, OrtRunner, PythonDecoder
     from onnxpose.bench.options import CPU, session_options
     from onnxpose.bench.run import raw_float_heads
-    from onnxpose.bench.system import load_average
-    from onnxpose.bench.timing import measure_group, summarize
+    from onnxpose.bench.timing import measure_group
     from onnxpose.errors import OnnxPoseError
 
     if missing_model("single_pose_latency", args):
@@ -82,9 +81,7 @@ def main(argv=None) -> int:
     for text, value in lines:
         print(f"  {text:<58} {value:9.3f} ms")
 
-    system["load_average_at_end"] = load_average()
-    result = {
-        **result_header("onnxpose-single-pose-latency/1", "single_pose_latency", args, argv),
+    write_result(args, argv, "onnxpose-single-pose-latency/1", "single_pose_latency", {
         "median_ms": {
             "raw": median["raw"],
             "onnxpose_single": median["onnxpose-single"],
@@ -93,11 +90,7 @@ def main(argv=None) -> int:
             "numpy_decoder": median["decode:numpy"],
             "onnxpose_decoder_only": median["decode:onnxpose-single"],
         },
-        "summary": {name: summarize(m.samples_ms, 1) for name, m in measured.items()},
-        "samples_ms": {name: [round(v, 4) for v in m.samples_ms] for name, m in measured.items()},
-        "system": system,
-    }
-    write_result(args.out, result)
+    }, measured, system)
     return 0
 
 

@@ -48,9 +48,17 @@ def prepare_model(args, workdir: Path, multi: bool):
     return system, prepared, batch_input, {prepared.info.input_name: batch_input}
 
 
-def result_header(schema: str, script: str, args, argv) -> dict:
-    """The fields every result file starts with."""
-    return {
+def write_result(args, argv, schema: str, script: str, fields: dict, measured: dict,
+                 system: dict) -> None:
+    """The result file: what every script records (command, model, input, settings of the
+    run), then ``fields``, the summaries and raw samples of ``measured`` and the machine
+    (with its load at the end); written atomically, readable by all."""
+    from onnxpose.bench.charts import readable
+    from onnxpose.bench.system import load_average
+    from onnxpose.bench.timing import summarize
+    from onnxpose.io import atomic_output
+    system["load_average_at_end"] = load_average()
+    result = {
         "schema": schema,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": f"python3 benchmarks/{script}.py" + "".join(
@@ -59,14 +67,12 @@ def result_header(schema: str, script: str, args, argv) -> dict:
         "input": str(Path(args.image).name) if args.image else "random pixels (seed 0)",
         "provider": "CPUExecutionProvider", "batch": 1, "runs": args.runs, "warmup": args.warmup,
         "threads": args.threads,
+        **fields,
+        "summary": {name: summarize(m.samples_ms, 1) for name, m in measured.items()},
+        "samples_ms": {name: [round(v, 4) for v in m.samples_ms] for name, m in measured.items()},
+        "system": system,
     }
-
-
-def write_result(path: Path, result: dict) -> None:
-    """Atomically, readable by all (like the other result files)."""
-    from onnxpose.bench.charts import readable
-    from onnxpose.io import atomic_output
-    with atomic_output(path) as tmp:
+    with atomic_output(args.out) as tmp:
         tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         readable(tmp)
-    print(f"wrote {path}", file=sys.stderr)
+    print(f"wrote {args.out}", file=sys.stderr)
