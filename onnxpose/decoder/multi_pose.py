@@ -316,7 +316,7 @@ class _Decoder:
 
     # ---- candidates
     def candidates(self, scores, threshold):
-        """TopK local maxima: (score [N,K], flat index [N,K], valid [N,K]).
+        """TopK local maxima: (flat index [N,K], valid [N,K]).
 
         K = ``self.k_eff`` ([1] int64) = min(settings.candidates, the largest number of
         candidates of an image of the batch), at least 1: the graph does work for the
@@ -346,10 +346,10 @@ class _Decoder:
         if self.settings.tie_order == "heap":
             index, valid = heap_order(gb, flat_scores, flat_mask, count, self.k_eff, size,
                                       "candidates/heap")
-            return None, index, valid
-        values, index = gb.topk(flat_scores, self.k_eff, 1, "candidates/topk")
+            return index, valid
+        _, index = gb.topk(flat_scores, self.k_eff, 1, "candidates/topk")
         valid = gb.gather_elements(flat_mask, index, 1, "candidates/valid")
-        return values, index, valid
+        return index, valid
 
     def split_index(self, index):
         """(keypoint [N,K], cell (y, x) float [N,K,2]) of flat candidate indices."""
@@ -362,12 +362,23 @@ class _Decoder:
                         gb.unsqueeze(col, [-1], "roots/col_")], -1, "roots/cell_yx_int")
         return keypoint, gb.cast(yx, np.float32, "roots/cell_yx")
 
-    def root_offsets(self, cell_yx, keypoint):
-        """The short offset (y, x) of each candidate's keypoint at its cell: [N*K, 2]."""
+    def roots(self, heatmaps, short_offsets, displacements, threshold):
+        """What both presets start with: clip the heatmaps, set up the batch, lay out the
+        tables and find the candidates (logits at least ``threshold``). Returns (finite
+        heatmaps, valid [N,K], keypoint [N,K], cell (y, x) float [N,K,2], the short offset
+        (y, x) of each candidate's keypoint at its cell [N,K,2], in pixels)."""
+        gb = self.gb
+        clipped = clipped_heatmaps(gb, heatmaps)
+        self.batch_setup(clipped)
+        heatmaps = self.head_tables(clipped, short_offsets, displacements)
+        index, valid = self.candidates(heatmaps, threshold)
+        keypoint, cell_yx = self.split_index(index)
         base = self.by_root_keypoint(np.arange(K17)[:, None] + np.array([0, SHORT_X]), keypoint,
                                      "roots/short_base")
-        return self.lookup(self.short, self.gb.reshape(cell_yx, [-1, 2], "roots/cells"), base, 2,
-                           "roots/short")
+        offsets = self.lookup(self.short, gb.reshape(cell_yx, [-1, 2], "roots/cells"), base, 2,
+                              "roots/short")
+        offsets = gb.reshape(offsets, self.batch_shape(2), "roots/short_offsets")
+        return heatmaps, valid, keypoint, cell_yx, offsets
 
     def is_root(self, keypoint):
         """[N,K,17] bool: keypoint t is the root's keypoint (built once)."""
@@ -607,14 +618,8 @@ class _CoralDecoder(_Decoder):
         gb, lay, st = self.gb, self.lay, self.settings
         radius = np.float32(np.float32(st.nms_radius) / np.float32(lay.stride))
         squared_radius = np.float32(radius * radius)
-        clipped = clipped_heatmaps(gb, heatmaps)
-        self.batch_setup(clipped)
-        heatmaps = self.head_tables(clipped, short_offsets, displacements)
-
-        _, index, valid = self.candidates(heatmaps, coral_logodds(st.score_threshold))
-        keypoint, cell_yx = self.split_index(index)
-        offsets = gb.reshape(self.root_offsets(cell_yx, keypoint), self.batch_shape(2),
-                             "roots/short_offsets")
+        heatmaps, valid, keypoint, cell_yx, offsets = self.roots(
+            heatmaps, short_offsets, displacements, coral_logodds(st.score_threshold))
         refined = gb.add(cell_yx, gb.div(offsets, np.float32(lay.stride), "roots/short_blocks"),
                          "roots/refined")
         hi = np.array([lay.h - 1, lay.w - 1], np.float32)
@@ -681,14 +686,8 @@ class _TfjsDecoder(_Decoder):
     def decode(self, heatmaps, short_offsets, displacements):
         gb, lay, st = self.gb, self.lay, self.settings
         squared_radius = np.float32(np.float32(st.nms_radius) ** 2)
-        clipped = clipped_heatmaps(gb, heatmaps)
-        self.batch_setup(clipped)
-        heatmaps = self.head_tables(clipped, short_offsets, displacements)
-
-        _, index, valid = self.candidates(heatmaps, logit(st.score_threshold))
-        keypoint, cell_yx = self.split_index(index)
-        offsets = gb.reshape(self.root_offsets(cell_yx, keypoint), self.batch_shape(2),
-                             "roots/short_offsets")
+        heatmaps, valid, keypoint, cell_yx, offsets = self.roots(
+            heatmaps, short_offsets, displacements, logit(st.score_threshold))
         roots = gb.add(gb.mul(cell_yx, np.float32(lay.stride), "roots/cell_px"), offsets,
                        "roots/points")
         root_scores = self.lookup(self.heat, gb.reshape(cell_yx, [-1, 2], "roots/score_cells"),
