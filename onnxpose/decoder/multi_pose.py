@@ -364,9 +364,9 @@ class _Decoder:
 
     def roots(self, heatmaps, short_offsets, displacements, threshold):
         """What both presets start with: clip the heatmaps, set up the batch, lay out the
-        tables and find the candidates (logits at least ``threshold``). Returns (finite
-        heatmaps, valid [N,K], keypoint [N,K], cell (y, x) float [N,K,2], the short offset
-        (y, x) of each candidate's keypoint at its cell [N,K,2], in pixels)."""
+        tables and find the candidates (logits at least ``threshold``). Returns (valid
+        [N,K], keypoint [N,K], cell (y, x) float [N,K,2], the short offset (y, x) of each
+        candidate's keypoint at its cell [N,K,2], in pixels)."""
         gb = self.gb
         clipped = clipped_heatmaps(gb, heatmaps)
         self.batch_setup(clipped)
@@ -378,7 +378,7 @@ class _Decoder:
         offsets = self.lookup(self.short, gb.reshape(cell_yx, [-1, 2], "roots/cells"), base, 2,
                               "roots/short")
         offsets = gb.reshape(offsets, self.batch_shape(2), "roots/short_offsets")
-        return heatmaps, valid, keypoint, cell_yx, offsets
+        return valid, keypoint, cell_yx, offsets
 
     def is_root(self, keypoint):
         """[N,K,17] bool: keypoint t is the root's keypoint (built once)."""
@@ -618,7 +618,7 @@ class _CoralDecoder(_Decoder):
         gb, lay, st = self.gb, self.lay, self.settings
         radius = np.float32(np.float32(st.nms_radius) / np.float32(lay.stride))
         squared_radius = np.float32(radius * radius)
-        heatmaps, valid, keypoint, cell_yx, offsets = self.roots(
+        valid, keypoint, cell_yx, offsets = self.roots(
             heatmaps, short_offsets, displacements, coral_logodds(st.score_threshold))
         refined = gb.add(cell_yx, gb.div(offsets, np.float32(lay.stride), "roots/short_blocks"),
                          "roots/refined")
@@ -686,7 +686,7 @@ class _TfjsDecoder(_Decoder):
     def decode(self, heatmaps, short_offsets, displacements):
         gb, lay, st = self.gb, self.lay, self.settings
         squared_radius = np.float32(np.float32(st.nms_radius) ** 2)
-        heatmaps, valid, keypoint, cell_yx, offsets = self.roots(
+        valid, keypoint, cell_yx, offsets = self.roots(
             heatmaps, short_offsets, displacements, logit(st.score_threshold))
         roots = gb.add(gb.mul(cell_yx, np.float32(lay.stride), "roots/cell_px"), offsets,
                        "roots/points")
