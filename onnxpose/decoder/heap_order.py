@@ -32,30 +32,12 @@ import math
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from onnxpose.decoder.ops import GraphBuilder
+from onnxpose.decoder.ops import GraphBuilder, LoopBody
 
 
 def _levels(capacity: int) -> int:
     """Levels of a heap of ``capacity`` elements (a root path has levels + 1 nodes)."""
     return max(1, math.ceil(math.log2(capacity + 1)))
-
-
-class _Body:
-    """A ``Loop`` body: (iteration, cond, *carried) -> (cond, *carried, *scanned)."""
-
-    def __init__(self, gb: GraphBuilder, name: str, carried: list):
-        self.graph = gs.Graph(name=gb.name(name), opset=gb.graph.opset)
-        self.b = GraphBuilder(self.graph, gb.name(f"{name}/"))
-        self.step = gs.Variable(self.b.name("index"), dtype=np.int64, shape=[])
-        self.cond = gs.Variable(self.b.name("cond_in"), dtype=np.bool_, shape=[])
-        self.carried = [gs.Variable(self.b.name(f"{n}_in"), dtype=d) for n, d in carried]
-        self.graph.inputs = [self.step, self.cond, *self.carried]
-
-    def finish(self, outputs: list, dtypes: list) -> gs.Graph:
-        for tensor, dtype in zip(outputs, dtypes):
-            tensor.dtype = dtype
-        self.graph.outputs = [self.cond, *outputs]  # the condition passes through unchanged
-        return self.graph
 
 
 def _scatter(b: GraphBuilder, data, positions, values, name):
@@ -116,7 +98,7 @@ def _pushes(gb, value, capacity_s, heap_scores, heap_ids, levels, name):
     paths = gb.maximum(paths, np.int64(0), f"{name}/paths")
     bin_slot = gb.unsqueeze(capacity_s, [0], f"{name}/bin")
 
-    body = _Body(gb, name, [("scores", np.float32), ("ids", np.int64)])
+    body = LoopBody(gb, name, [("scores", np.float32), ("ids", np.int64)])
     b, t = body.b, body.step
     scores_in, ids_in = body.carried
     t_1d = b.unsqueeze(t, [0], "t")
@@ -156,7 +138,7 @@ def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
                               f"{name}/r_"), capacity_s, f"{name}/right")
     bin_slot = gb.unsqueeze(capacity_s, [0], f"{name}/bin")
 
-    body = _Body(gb, name, [("scores", np.float32), ("ids", np.int64)])
+    body = LoopBody(gb, name, [("scores", np.float32), ("ids", np.int64)])
     b, p = body.b, body.step
     scores_in, ids_in = body.carried
     top = b.gather(ids_in, gb.scalar(0, np.int64), 1, "top")                  # [N]

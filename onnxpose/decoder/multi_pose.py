@@ -87,7 +87,7 @@ import onnx_graphsurgeon as gs
 
 from onnxpose.decoder.finite_heads import clipped_heatmaps, finite_heads
 from onnxpose.decoder.heap_order import heap_order
-from onnxpose.decoder.ops import GraphBuilder
+from onnxpose.decoder.ops import GraphBuilder, LoopBody
 from onnxpose.decoder.settings import MultiPoseSettings
 from onnxpose.keypoints import NUM_EDGES, NUM_KEYPOINTS
 from onnxpose.reference.pose_tree import DirectedEdge, walk_from
@@ -427,26 +427,22 @@ class _Decoder:
         slots = gb.pad(gb.unsqueeze(root_points, [2], "walk/root_slot"),
                        [0, 0, depth * lay.width, 0, 0, 0, 0, 0], "walk/slots0")  # [N,K,S,2]
 
-        body_graph = gs.Graph(name=gb.name("walk/step_body"))
-        body = GraphBuilder(body_graph, gb.name("walk/step/"))
-        step = gs.Variable(body.name("index"), dtype=np.int64, shape=[])
-        cond_in = gs.Variable(body.name("cond_in"), dtype=np.bool_, shape=[])
-        slots_in = gs.Variable(body.name("slots_in"), dtype=np.float32)
-        self.gb = body
+        body = LoopBody(gb, "walk/step", [("slots", np.float32)])
+        step, (slots_in,) = body.step, body.carried
+        self.gb = body.b
         try:
-            start = body.gather_elements(slots_in, body.gather(source, step, 2, "source"), 2,
-                                         "start_")                              # [N,K,W,2]
-            moved = self.follow_edges(body.reshape(start, [-1, 2], "start"),
-                                      body.gather(mid_base, step, 1, "displacement_base"),
-                                      body.gather(short_base, step, 1, "short_base"), "")
-            moved = body.reshape(moved, moved_shape, "moved")
-            kept = body.slice(slots_in, [lay.width], [1 + depth * lay.width], [2], "kept")
-            slots_out = body.concat([kept, moved], 2, "slots_out")
+            b = body.b
+            start = b.gather_elements(slots_in, b.gather(source, step, 2, "source"), 2,
+                                      "start_")                                 # [N,K,W,2]
+            moved = self.follow_edges(b.reshape(start, [-1, 2], "start"),
+                                      b.gather(mid_base, step, 1, "displacement_base"),
+                                      b.gather(short_base, step, 1, "short_base"), "")
+            moved = b.reshape(moved, moved_shape, "moved")
+            kept = b.slice(slots_in, [lay.width], [1 + depth * lay.width], [2], "kept")
+            slots_out = b.concat([kept, moved], 2, "slots_out")
         finally:
             self.gb = gb
-        slots_out.dtype = np.float32
-        body_graph.inputs = [step, cond_in, slots_in]
-        body_graph.outputs = [cond_in, slots_out]  # the condition passes through unchanged
+        body_graph = body.finish([slots_out], [np.float32])
         (slots,) = gb.loop(body_graph, gb.scalar(depth, np.int64, "walk/steps"),
                            gb.scalar(True, np.bool_, "walk/always"), [slots], "walk/loop")
         order = np.repeat(order[..., None], 2, -1)
@@ -489,15 +485,9 @@ class _Decoder:
         accepted = base
         for i in range(unrolled):
             accepted, changed = self.greedy_pass(gb, suppression, base, accepted, f"nms/pass{i}")
-        body_graph = gs.Graph(name=gb.name("nms/greedy_body"))
-        body = GraphBuilder(body_graph, gb.name("nms/greedy/"))
-        iteration = gs.Variable(body.name("iteration"), dtype=np.int64, shape=[])
-        cond_in = gs.Variable(body.name("cond_in"), dtype=np.bool_, shape=[])
-        accepted_in = gs.Variable(body.name("accepted_in"), dtype=np.float32)
-        updated, cond_out = self.greedy_pass(body, suppression, base, accepted_in, "pass")
-        cond_out.dtype, cond_out.shape, updated.dtype = np.bool_, [], np.float32
-        body_graph.inputs = [iteration, cond_in, accepted_in]
-        body_graph.outputs = [cond_out, updated]
+        body = LoopBody(gb, "nms/greedy", [("accepted", np.float32)])
+        updated, cond_out = self.greedy_pass(body.b, suppression, base, body.carried[0], "pass")
+        body_graph = body.finish([updated], [np.float32], cond=cond_out)
         (final,) = gb.loop(body_graph, gb.scalar(self.lay.k + 1, np.int64, "nms/max_passes"),
                            changed, [accepted], "nms/greedy")
         return final

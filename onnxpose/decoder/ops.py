@@ -204,3 +204,27 @@ class GraphBuilder:
         outputs = self.op("Loop", [trip_count, cond, *loop_vars], name, {"body": body},
                           num_outputs=len(loop_vars))
         return outputs if len(loop_vars) > 1 else [outputs]
+
+
+class LoopBody:
+    """The body graph of an ONNX ``Loop``: inputs (iteration ``step``, ``cond``,
+    *``carried``), outputs (cond, *carried, *scanned). ``b`` adds its nodes; tensors of
+    the outer graph can be read directly."""
+
+    def __init__(self, gb: GraphBuilder, name: str, carried: list):
+        self.graph = gs.Graph(name=gb.name(name), opset=gb.graph.opset)
+        self.b = GraphBuilder(self.graph, gb.name(f"{name}/"))
+        self.step = gs.Variable(self.b.name("index"), dtype=np.int64, shape=[])
+        self.cond = gs.Variable(self.b.name("cond_in"), dtype=np.bool_, shape=[])
+        self.carried = [gs.Variable(self.b.name(f"{n}_in"), dtype=d) for n, d in carried]
+        self.graph.inputs = [self.step, self.cond, *self.carried]
+
+    def finish(self, outputs: list, dtypes: list, cond=None) -> gs.Graph:
+        """The body with ``outputs`` (carried, then scanned); ``cond`` None passes the
+        condition through unchanged."""
+        for tensor, dtype in zip(outputs, dtypes):
+            tensor.dtype = dtype
+        if cond is not None:
+            cond.dtype, cond.shape = np.bool_, []
+        self.graph.outputs = [self.cond if cond is None else cond, *outputs]
+        return self.graph
