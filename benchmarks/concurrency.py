@@ -35,27 +35,15 @@ SOURCE = SHARED / "models" / "posenet_mobilenet_v1_075_353_481_quant.tflite"
 IMAGE = SHARED / "images" / "test_couple.jpg"
 
 
-def images(count: int = 12):
-    from PIL import Image
-    with Image.open(IMAGE) as im:
-        photo = np.asarray(im.convert("RGB"))
-    rng = np.random.default_rng(0)
-    out = [IMAGE]
-    for i in range(count - 1):
-        top, left = rng.integers(0, 300, 2)
-        crop = np.ascontiguousarray(photo[top:top + 600 + 40 * i, left:left + 900 - 30 * i])
-        out.append(Image.fromarray(crop) if i % 2 else crop)
-    return out
-
-
 def key(result) -> bytes:
     return result.keypoints.tobytes() + result.scores.tobytes() + repr(result.image_size).encode()
 
 
 def shared_session(model: Path, threads: int, predictions: int) -> dict:
     from onnxpose import PoseSession
+    from onnxpose.testing.varied_images import varied_images
     session = PoseSession(model, providers=["cpu"])
-    inputs = images()
+    inputs = varied_images(IMAGE, 12)
     started = time.monotonic()
     expected = [key(session.predict(image)) for image in inputs]
     sequential_s = (time.monotonic() - started) / len(inputs)

@@ -15,28 +15,15 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from PIL import Image
 
 from onnxpose import PoseSession
 from onnxpose.build import build_model
 from onnxpose.io import write_bytes_atomic
 from onnxpose.testing.toy_models import toy_posenet_onnx
+from onnxpose.testing.varied_images import varied_images
 
 REPO = Path(__file__).resolve().parents[1]
 THREADS, PER_THREAD = 8, 25
-
-
-def varied_images(test_image, count=10):
-    """Different crops and sizes of the real photo (arrays, PIL images and one path)."""
-    with Image.open(test_image) as im:
-        photo = np.asarray(im.convert("RGB"))
-    rng = np.random.default_rng(0)
-    images = [test_image]
-    for i in range(count - 1):
-        top, left = rng.integers(0, 300, 2)
-        crop = photo[top:top + 600 + 40 * i, left:left + 900 - 30 * i]
-        images.append(Image.fromarray(crop) if i % 2 else np.ascontiguousarray(crop))
-    return images
 
 
 def canonical(result):
@@ -45,7 +32,7 @@ def canonical(result):
 
 def test_one_session_from_eight_threads_equals_sequential(built_single, test_image):
     session = PoseSession(built_single, providers=["cpu"])
-    images = varied_images(test_image)
+    images = varied_images(test_image, 10)
     expected = [canonical(session.predict(image)) for image in images]
     assert len(set(expected)) > 1  # the inputs really differ
 
