@@ -47,6 +47,15 @@ def assert_same_poses(graph, reference, atol_px):
     np.testing.assert_allclose(graph[1], reference[1], rtol=0, atol=1e-5)
 
 
+def graph_matches_reference(settings, heads):
+    """The graph's poses equal the preset's numpy reference (same tie order); returns them."""
+    graph = run_graph(settings, heads)
+    assert_same_poses(graph, REFERENCES[settings.preset](*heads, STRIDE, settings,
+                                                         tie_order=settings.tie_order),
+                      ATOL_PX[settings.preset])
+    return graph
+
+
 # -- Coral's own output ------------------------------------------------------------------
 
 def test_coral_graph_matches_coral_decoder(reference, coral_settings, coral_heads):
@@ -71,10 +80,8 @@ def test_coral_graph_differs_from_coral_only_by_tie_order(coral_settings, coral_
     """The graph takes tied candidates in scan order; so does the reference with
     tie_order="scan" (and with Coral's heap order the reference is exact, see
     test_multi_pose_reference)."""
-    graph = run_graph(coral_settings, coral_heads)
-    expected = decode_multiple_poses_coral(*coral_heads, STRIDE, coral_settings,
-                                            tie_order="scan")
-    assert_same_poses(graph, expected, ATOL_PX["coral"])
+    assert coral_settings.tie_order == "scan"
+    graph_matches_reference(coral_settings, coral_heads)
 
 
 def test_coral_graph_with_heap_tie_order_is_exact(reference, coral_settings, coral_heads):
@@ -95,9 +102,7 @@ def test_heap_tie_order_matches_the_heap_reference_on_tied_heads(seed):
     heads = list(synthetic_heads(seed, batch=3, people=(1, 6)))
     heads[0] = np.round(heads[0] * 2) / 2
     settings = MultiPoseSettings.for_preset("coral", candidates=24, tie_order="heap")
-    assert_same_poses(run_graph(settings, heads),
-                      decode_multiple_poses_coral(*heads, STRIDE, settings, tie_order="heap"),
-                      ATOL_PX["coral"])
+    graph_matches_reference(settings, heads)
 
 
 def test_heap_tie_order_is_coral_only():
@@ -111,18 +116,14 @@ def test_heap_tie_order_is_coral_only():
 def test_tfjs_graph_matches_reference_on_random_heads(seed):
     heads = random_heads(seed, batch=2)
     settings = MultiPoseSettings.for_preset("tfjs")
-    assert_same_poses(run_graph(settings, heads),
-                      decode_multiple_poses_tfjs(*heads, STRIDE, settings, tie_order="scan"),
-                      ATOL_PX["tfjs"])
+    graph_matches_reference(settings, heads)
 
 
 def test_tfjs_graph_matches_reference_on_real_heads(reference):
     heads = [reference[k] for k in ("heatmaps", "short_offsets", "mid_offsets")]
     settings = MultiPoseSettings.for_preset("tfjs")
-    graph = run_graph(settings, heads)
+    graph = graph_matches_reference(settings, heads)
     assert graph[2].tolist() == [2]
-    assert_same_poses(graph, decode_multiple_poses_tfjs(*heads, STRIDE, settings, tie_order="scan"),
-                      ATOL_PX["tfjs"])
 
 
 @pytest.mark.parametrize("preset", ["coral", "tfjs"])
@@ -133,18 +134,15 @@ def test_graph_matches_reference_on_synthetic_people(preset, overrides):
     float rounding grow along Coral's bilinear walk, so Coral is checked on these."""
     heads = synthetic_heads(21, batch=3, people=(2, 8))
     settings = MultiPoseSettings.for_preset(preset, **overrides)
-    assert_same_poses(run_graph(settings, heads),
-                      REFERENCES[preset](*heads, STRIDE, settings, tie_order="scan"),
-                      ATOL_PX[preset])
+    graph_matches_reference(settings, heads)
 
 
 @pytest.mark.parametrize("preset", ["coral", "tfjs"])
 def test_k_smaller_than_candidates_uses_only_the_k_best_roots(preset):
     heads = synthetic_heads(5, batch=2, people=(6, 8))
     few = MultiPoseSettings.for_preset(preset, candidates=3, max_poses=5)
-    graph = run_graph(few, heads)
-    assert_same_poses(graph, REFERENCES[preset](*heads, STRIDE, few, tie_order="scan"),
-                      ATOL_PX[preset])
+    graph = graph_matches_reference(few, heads)
+
     assert graph[0].shape == (2, 5, NUM_KEYPOINTS, 3)
     assert (graph[2] <= 3).all() and not graph[0][:, 3:].any()
     full = run_graph(MultiPoseSettings.for_preset(preset, max_poses=5), heads)
@@ -170,9 +168,8 @@ def chain_heads(count: int, spacing_px: float, other_logit: float):
 def test_long_suppression_chain_keeps_every_other_root(preset, spacing, other_logit):
     heads = chain_heads(9, spacing, other_logit)
     settings = MultiPoseSettings.for_preset(preset)
-    graph = run_graph(settings, heads)
-    assert_same_poses(graph, REFERENCES[preset](*heads, STRIDE, settings, tie_order="scan"),
-                      ATOL_PX[preset])
+    graph = graph_matches_reference(settings, heads)
+
     noses_x = graph[0][0, :5, 0, 1]
     np.testing.assert_allclose(noses_x, 40 + 2 * spacing * np.arange(5), atol=1e-4)
 
@@ -188,9 +185,7 @@ def test_graph_matches_reference_property(seed, preset, max_poses, candidates, r
                                             refine_steps=refine_steps, nms_radius=nms_radius)
     heads = synthetic_heads(seed, batch=2, people=(0, 6)) if preset == "coral" else \
         random_heads(seed, batch=2)
-    assert_same_poses(run_graph(settings, heads),
-                      REFERENCES[preset](*heads, STRIDE, settings, tie_order="scan"),
-                      ATOL_PX[preset])
+    graph_matches_reference(settings, heads)
 
 
 # -- batch, empty heads, model properties ------------------------------------------------------
