@@ -8,7 +8,7 @@ tf2onnx) → ``heads`` (locate heatmaps, short offsets, displacements) →
 execution provider).
 """
 
-__version__ = "0.1.0"
+from onnxpose.version import __version__
 
 __all__ = ["__version__", "PoseSession", "build_model"]
 

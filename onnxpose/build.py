@@ -9,21 +9,26 @@ from pathlib import Path
 from typing import Callable
 
 import onnx
-import onnx_graphsurgeon as gs
 from onnx.checker import ValidationError
 from onnx.shape_inference import InferenceError
 
-from onnxpose import __version__
+from onnxpose.errors import BUILD_EXTRA_MODULES, OnnxPoseError, first_line, require_extra
+
+# without the build extra: one line saying what to install, not an ImportError traceback
+require_extra("build", BUILD_EXTRA_MODULES, "onnxpose build")
+
+import onnx_graphsurgeon as gs  # noqa: E402 (after the one-line check above)
+
 from onnxpose.convert import convert_to_onnx
 from onnxpose.convert.convert import DEFAULT_OPSET
 from onnxpose.decoder.attach import append_decoder, finish, make_batch_dynamic
 from onnxpose.decoder.settings import MultiPoseSettings, SinglePoseSettings
-from onnxpose.errors import OnnxPoseError
 from onnxpose.heads import HeadOverrides, Heads, locate_heads, strip_coral_decoder_op
 from onnxpose.heads.locate import set_input_size
 from onnxpose.io import check_output_path, write_bytes_atomic
 from onnxpose.metadata import NORMALIZATIONS, PREFIX, metadata_dict, write_metadata
 from onnxpose.validate import ValidationReport, validate_model
+from onnxpose.version import __version__
 
 STEPS = ("convert", "locate heads", "append decoder", "validate", "save")
 
@@ -72,11 +77,6 @@ def _multi_settings(multi: MultiPoseSettings | None, coral_op: dict | None, head
                                             if v is not None})
     except ValueError as exc:
         raise OnnxPoseError(source, str(exc)) from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())[:300]
-    return f"{type(exc).__name__}: {text}".rstrip(": ")
 
 
 def _check_not_source(source: str, output) -> None:
@@ -150,7 +150,7 @@ def build_model(source: str | os.PathLike, output: str | os.PathLike | None, *,
         outputs = append_decoder(graph, heads, decoder, single, multi, keep_heads)
         built = finish(graph, opset)
     except (InferenceError, ValidationError) as exc:  # the source graph contradicts itself
-        raise OnnxPoseError(source, f"the model's graph is inconsistent ({_first_line(exc)})") from exc
+        raise OnnxPoseError(source, f"the model's graph is inconsistent ({first_line(exc)})") from exc
     description = decoder_description(decoder, single, multi)
     write_metadata(built, metadata_dict(
         version=__version__, model_input=heads.input,
@@ -168,7 +168,7 @@ def build_model(source: str | os.PathLike, output: str | os.PathLike | None, *,
             raise
         except Exception as exc:  # e.g. heads whose runtime shapes differ from the declared ones
             raise OnnxPoseError(source, f"validation failed: the model does not behave as its "
-                                        f"graph declares ({_first_line(exc)})") from exc
+                                        f"graph declares ({first_line(exc)})") from exc
     if output is not None:
         report(4, f"saving {output}")
         write_bytes_atomic(output, built.SerializeToString())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from onnxpose import __version__
+from onnxpose.version import __version__
 from onnxpose.errors import OnnxPoseError
 
 

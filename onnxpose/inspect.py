@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from collections import Counter
 
-from onnxpose.convert import convert_to_onnx
-from onnxpose.errors import OnnxPoseError
+from onnxpose.errors import OnnxPoseError, require_extra
+
+# without the build extra: one line saying what to install, not an ImportError traceback
+require_extra("build", ("tf2onnx", "tensorflow"), "onnxpose inspect")
+
+from onnxpose.convert import convert_to_onnx  # noqa: E402
 from onnxpose.heads import HeadOverrides, locate_heads, strip_coral_decoder_op
 from onnxpose.heads.tensors import graph_inputs, graph_outputs
 from onnxpose.metadata import parse_metadata

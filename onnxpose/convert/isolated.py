@@ -8,7 +8,7 @@ or spin. onnxpose therefore never runs those conversions in the caller's process
 * a small **converter server** (``python -m onnxpose.convert.isolated``, started on the first
   conversion, one per calling process) imports TensorFlow and tf2onnx once;
 * for every conversion it **forks a child** that calls tf2onnx's Python API exactly as the
-  in-process code does (``onnxpose.convert.convert.convert_in_process``), writes the ONNX model
+  in-process code does (``onnxpose.convert.in_process.convert_in_process``), writes the ONNX model
   to a private temp directory and exits; the server never runs TensorFlow itself, so every child
   starts from the same clean, freshly imported state;
 * the server reports how the child ended: a crash (signal) or a timeout
@@ -41,7 +41,8 @@ from pathlib import Path
 
 import onnx
 
-from onnxpose.errors import OnnxPoseError
+from onnxpose.convert.in_process import convert_in_process, preload_tensorflow
+from onnxpose.errors import OnnxPoseError, first_line
 
 DEFAULT_TIMEOUT_S = 600.0
 #: an idle server exits after this many seconds (it holds TensorFlow: ~0.5 GB); the next
@@ -264,7 +265,6 @@ def _write_json(path: str, value: dict) -> None:
 
 def _child(request: dict) -> int:
     """In the forked child: convert, write model and result, return the exit code."""
-    from onnxpose.convert.convert import convert_in_process
     work = request["work"]
     try:
         model = convert_in_process(request["format"], Path(request["path"]), request["opset"])
@@ -276,9 +276,8 @@ def _child(request: dict) -> int:
         _write_json(os.path.join(work, _RESULT_FILE),
                     {"error": {"path": exc.path, "reason": exc.reason}})
     except BaseException as exc:  # noqa: BLE001 - everything becomes a one-line error
-        text = " ".join(str(exc).split())[:300]
         _write_json(os.path.join(work, _RESULT_FILE),
-                    {"exception": f"{type(exc).__name__}: {text}".rstrip(": "),
+                    {"exception": first_line(exc),
                      "traceback": traceback.format_exc()})
     return 0
 
@@ -346,7 +345,6 @@ def serve() -> None:
     """The converter server: import TensorFlow once, fork one child per request (stdin lines)."""
     out = sys.stdout.buffer
     try:
-        from onnxpose.convert.convert import preload_tensorflow
         preload_tensorflow()
     except BaseException as exc:  # noqa: BLE001
         out.write((json.dumps({"ready": False, "error": f"{type(exc).__name__}: {exc}"[:300]})

@@ -19,16 +19,13 @@ from onnxpose.errors import OnnxPoseError
 from onnxpose.heads.quantization import Quantization, find_quantization
 from onnxpose.heads.tensors import Producers, TensorInfo, graph_inputs, graph_outputs
 from onnxpose.keypoints import NUM_KEYPOINTS
+from onnxpose.limits import MAX_INPUT_PIXELS, MAX_INPUT_SIDE
 
 HEATMAP_CHANNELS = NUM_KEYPOINTS
 SHORT_OFFSET_CHANNELS = 2 * NUM_KEYPOINTS
 DISPLACEMENT_CHANNELS = 64
 HALF_DISPLACEMENT_CHANNELS = 32
 OUTPUT_STRIDES = (2, 4, 8, 16, 32, 64)
-#: largest model input accepted: each side, and height x width (validation and every
-#: prediction allocate a tensor of this size per image)
-MAX_INPUT_SIDE = 8192
-MAX_INPUT_PIXELS = 4096 * 4096
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float16))
 _QUANT_DTYPES = (np.dtype(np.uint8), np.dtype(np.int8))
 

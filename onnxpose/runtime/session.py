@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from onnxpose.errors import OnnxPoseError
-from onnxpose.heads.locate import MAX_INPUT_PIXELS, MAX_INPUT_SIDE
+from onnxpose.errors import OnnxPoseError, first_line
+from onnxpose.limits import MAX_INPUT_PIXELS, MAX_INPUT_SIDE
 from onnxpose.metadata import NORMALIZATIONS, parse_metadata
 from onnxpose.runtime.images import load_image, to_input_tensor
 from onnxpose.runtime.providers import CPU, canonical, resolve_providers
@@ -49,9 +49,8 @@ class PoseSession:
         try:  # json.loads only: metadata is data, never code
             self.info = parse_metadata(self.session.get_modelmeta().custom_metadata_map)
         except Exception as exc:
-            reason = " ".join(str(exc).split())[:200]
             raise OnnxPoseError(self.model_path, f"corrupt onnxpose metadata "
-                                                 f"({type(exc).__name__}: {reason})") from exc
+                                                 f"({first_line(exc, 200)})") from exc
         if self.info is None:
             raise OnnxPoseError(self.model_path, "not an onnxpose model (no onnxpose metadata); "
                                                  "build it with `onnxpose build` or use "
