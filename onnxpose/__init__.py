@@ -6,6 +6,10 @@ tf2onnx) → ``heads`` (locate heatmaps, short offsets, displacements) →
 ``validate`` (checker, shape inference, onnxruntime vs the numpy
 ``reference`` decoders) → ``runtime`` (``PoseSession`` on any onnxruntime
 execution provider).
+
+The core install (``pip install onnxpose``) is the runtime: ``import onnxpose``,
+``PoseSession`` and ``onnxpose predict`` need no TensorFlow, tf2onnx or onnx-graphsurgeon
+(those are the ``build`` extra, imported only by ``build_model``).
 """
 
 from onnxpose.version import __version__

@@ -317,3 +317,72 @@ def test_one_first_line_helper():
         copies += [f"{module}.{n.name}" for n in ast.walk(tree)
                    if isinstance(n, ast.FunctionDef) and n.name in ("_first_line", "first_line")]
     assert copies == ["onnxpose.errors.first_line"]
+
+
+# -------------------------------------------------------------------------------------------
+# packaging: the core install is the runtime; README, .ci/run and pyproject agree
+
+
+def _pyproject() -> dict:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    with open(REPO / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+def _names(requirements) -> set[str]:
+    import re
+    return {re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].lower() for r in requirements}
+
+
+def test_core_install_is_the_runtime_and_extras_hold_the_rest():
+    project = _pyproject()["project"]
+    core = _names(project["dependencies"])
+    assert core == {"numpy", "onnx", "onnxruntime-gpu", "onnxruntime", "pillow", "click", "tqdm"}
+    extras = project["optional-dependencies"]
+    assert _names(extras["build"]) == {"tf2onnx", "tensorflow-cpu", "onnx-graphsurgeon"}
+    assert _names(extras["bench"]) == {"matplotlib"}
+    assert extras["all"] == ["onnxpose[build,bench]"]
+    assert {"onnxpose", "pytest", "hypothesis"} <= _names(extras["test"])
+    assert "onnxpose[all]" in extras["test"]
+
+
+def test_onnxruntime_markers_pick_exactly_one_wheel_everywhere():
+    from packaging.requirements import Requirement
+
+    runtimes = [Requirement(r) for r in _pyproject()["project"]["dependencies"]
+                if r.startswith("onnxruntime")]
+    gpu_platforms = {("linux", "x86_64"), ("win32", "AMD64")}
+    for platform in [("linux", "x86_64"), ("linux", "aarch64"), ("darwin", "arm64"),
+                     ("darwin", "x86_64"), ("win32", "AMD64"), ("win32", "ARM64")]:
+        env = {"sys_platform": platform[0], "platform_machine": platform[1]}
+        chosen = [r.name for r in runtimes if r.marker.evaluate(env)]
+        assert chosen == (["onnxruntime-gpu"] if platform in gpu_platforms else ["onnxruntime"]), platform
+
+
+def _readme_block_after(heading_text: str) -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index(heading_text)
+    block = text[text.index("```bash\n", start) + len("```bash\n"):]
+    return block[:block.index("```")].strip()
+
+
+def test_readme_set_up_commands_install_every_extra_and_ci_runs_the_readme_test_command():
+    setup = _readme_block_after("Install, build the real PoseNet")
+    assert setup.startswith("python3 -m pip install -e '.[all]' && ")
+    test_command = _readme_block_after("Run the tests")
+    assert test_command == "python3 -m pip install -q -e '.[all,test]' && python3 -m pytest -q"
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
+    assert ci[-1] == test_command
+    assert "set -euo pipefail" in ci
+
+
+def test_ci_fails_when_no_tests_ran(tmp_path):
+    """pytest's exit 5 (no tests collected) must fail CI: a fake python3 answers pip with 0
+    and pytest with 5."""
+    fake = tmp_path / "python3"
+    fake.write_text('#!/bin/sh\nif [ "$2" = "pytest" ]; then exit 5; fi\nexit 0\n')
+    fake.chmod(0o755)
+    env = dict(os.environ, PATH=f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run(["bash", str(REPO / ".ci" / "run")], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 5, proc.stderr
