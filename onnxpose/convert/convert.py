@@ -16,7 +16,6 @@ import onnx
 from onnxpose.convert.detect import detect_format
 from onnxpose.convert.in_process import (  # noqa: F401 (TF_LOCK, quiet_tensorflow: re-exported)
     TF_FORMATS, TF_LOCK, convert_in_process, quiet_tensorflow)
-from onnxpose.convert.isolated import convert_isolated, isolation_enabled
 from onnxpose.errors import OnnxPoseError
 
 DEFAULT_OPSET = 17
@@ -33,6 +32,10 @@ def convert_to_onnx(path: str | Path, opset: int = DEFAULT_OPSET) -> tuple[onnx.
     path = Path(path)
     fmt = detect_format(path)
     if fmt in TF_FORMATS:
+        # imported here, not at the top: the converter server runs as ``python -m
+        # onnxpose.convert.isolated``, which imports this package first and must not find the
+        # module already imported (runpy's double-import warning)
+        from onnxpose.convert.isolated import convert_isolated, isolation_enabled
         if isolation_enabled():
             return convert_isolated(fmt, path, opset), fmt
     return convert_in_process(fmt, path, opset), fmt
