@@ -59,8 +59,9 @@ def decoder_description(decoder, single, multi) -> dict:
 def _multi_settings(multi: MultiPoseSettings | None, coral_op: dict | None, heads: Heads,
                     source: str, preset: str | None, overrides: dict | None) -> MultiPoseSettings:
     """``multi`` if given; else the base settings (Coral's op options with Coral's tie order
-    for a model that had the op and no other preset asked for, else the preset's defaults)
-    with the non-None ``overrides`` applied."""
+    and the walk of Coral's shipped decoder, ``coral_release="frogfish"``, for a model that
+    had the op and no other preset asked for, else the preset's defaults) with the non-None
+    ``overrides`` applied."""
     if multi is not None:
         return multi
     if coral_op is not None and preset in (None, "coral"):
@@ -69,7 +70,8 @@ def _multi_settings(multi: MultiPoseSettings | None, coral_op: dict | None, head
                                         f"from the output stride {heads.output_stride} of its heads")
         base = MultiPoseSettings.for_preset("coral", max_poses=coral_op["max_detections"],
                                             score_threshold=coral_op["score_threshold"],
-                                            nms_radius=coral_op["nms_radius"], tie_order="heap")
+                                            nms_radius=coral_op["nms_radius"], tie_order="heap",
+                                            coral_release="frogfish")
     else:
         base = MultiPoseSettings.for_preset(preset or "coral")
     try:

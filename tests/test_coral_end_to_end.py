@@ -35,6 +35,7 @@ def test_decoder_op_is_detected_and_its_options_used(coral_model):
     settings = result.decoder["settings"]
     assert settings["preset"] == "coral" and settings["max_poses"] == 10
     assert settings["tie_order"] == "heap"  # Coral's own root order
+    assert settings["coral_release"] == "frogfish"  # the walk of Coral's shipped decoder
     assert settings["score_threshold"] == pytest.approx(0.2)
     assert settings["nms_radius"] == pytest.approx(10.0)
     assert result.heads.output_stride == 16
@@ -58,6 +59,25 @@ def test_end_to_end_matches_coral(coral_model, reference):
     errors = np.abs(out["keypoints"][0, :count, :, :2] - reference["poses"][0, :count]).max(axis=-1)
     assert errors.max() <= 0.01
     assert not out["keypoints"][0, count:].any() and not out["pose_scores"][0, count:].any()
+
+
+def test_end_to_end_matches_corals_shipped_op_on_a_left_eye_pose(coral_model):
+    """Coral's own output (its shipped, Frogfish op) for a face crop whose one pose is rooted
+    at leftEye: the walk crosses leftEye -> nose, the edge Frogfish reads at channels 16/32."""
+    from conftest import SHARED
+    with np.load(SHARED / "reference" / "face_couple_353x481.npz") as data:
+        face = {k: data[k] for k in data.files}
+    out = run(coral_model[0], face["image"])
+    for head, key in [("heatmaps", "decoder_in_heatmaps"),
+                      ("short_offsets", "decoder_in_short_offsets"),
+                      ("displacements", "decoder_in_mid_offsets")]:
+        np.testing.assert_allclose(out[head], face[key], atol=1e-4, rtol=0)
+    count = int(face["pose_count"][0])
+    assert out["pose_count"].tolist() == [count] == [1]
+    np.testing.assert_allclose(out["pose_scores"], face["pose_scores"], atol=1e-3, rtol=0)
+    np.testing.assert_allclose(out["keypoints"][..., 2], face["keypoint_scores"], atol=1e-3, rtol=0)
+    errors = np.abs(out["keypoints"][0, :count, :, :2] - face["poses"][0, :count]).max(axis=-1)
+    assert errors.max() <= 0.01
 
 
 def test_scan_tie_order_keeps_the_op_options(tmp_path, decoder_tflite, reference):

@@ -179,11 +179,14 @@ def test_walk_reaches_every_keypoint_from_any_root():
     assert max(max(depth_from(r)) for r in range(NUM_KEYPOINTS)) == 8
 
 
-def test_directed_edge_channels():
+def test_directed_edges_are_chain_edges_both_ways():
     edges = directed_edges()
     for e, (parent, child) in enumerate(POSE_CHAIN):
-        assert edges[e][:4] == (parent, child, e, 16 + e)
-        assert edges[16 + e][:4] == (child, parent, 32 + e, 48 + e)
+        assert edges[e] == (parent, child, e, "forward")
+        assert edges[16 + e] == (child, parent, e, "backward")
+        # compatibility attributes for the graph builder (no reference reads them)
+        assert (edges[e].channel_y, edges[e].channel_x) == (e, 16 + e)
+        assert (edges[16 + e].channel_y, edges[16 + e].channel_x) == (32 + e, 48 + e)
 
 
 def test_bilinear_sample_clamps_indices_not_weights():

@@ -23,6 +23,9 @@ GOLDEN_GRAPHS = {
     "multi_pose_tfjs": ((23, 31), 16, MultiPoseSettings.for_preset("tfjs")),
     "multi_pose_coral_heap": ((23, 31), 16, MultiPoseSettings.for_preset("coral",
                                                                          tie_order="heap")),
+    # what a model with Coral's PosenetDecoderOp gets: the shipped decoder's walk
+    "multi_pose_coral_frogfish_heap": ((23, 31), 16, MultiPoseSettings.for_preset(
+        "coral", tie_order="heap", coral_release="frogfish")),
 }
 
 

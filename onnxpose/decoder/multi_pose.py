@@ -89,14 +89,14 @@ from onnxpose.decoder.finite_heads import clipped_heatmaps, finite_heads
 from onnxpose.decoder.heap_order import heap_order
 from onnxpose.decoder.ops import GraphBuilder, LoopBody
 from onnxpose.decoder.settings import MultiPoseSettings
-from onnxpose.keypoints import NUM_EDGES, NUM_KEYPOINTS
+from onnxpose.keypoints import NUM_EDGES, NUM_KEYPOINTS, POSE_CHAIN
 from onnxpose.reference.pose_tree import DirectedEdge, walk_from
 
 OPSET = 17
 K17 = NUM_KEYPOINTS
 WALK_WIDTH = 3                   # edges per walk step (3 -> 8 steps, the tree's depth)
 # Head channels: short offsets y of keypoint t at t, x at t + 17; displacements y of a
-# directed edge at DirectedEdge.channel_y, x 16 channels later; heatmap logit of t at t.
+# directed edge at displacement_channel_y, x 16 channels later; heatmap logit of t at t.
 SHORT_X, MID_X = K17, NUM_EDGES
 # Bilinear corners, in table column order: top-left, top-right, bottom-left, bottom-right,
 # as (down, right) steps from the cell. Weights: (1 - ly, ly)[down] * (1 - lx, lx)[right].
@@ -135,12 +135,32 @@ def walk_schedule(root: int, width: int = WALK_WIDTH) -> list[list[DirectedEdge]
     return steps
 
 
-def walk_tables(width: int = WALK_WIDTH) -> dict[str, np.ndarray]:
+# -- displacement channels (Coral release) -----------------------------------------
+
+def displacement_channel_y(edge, release: str = "grouper") -> int:
+    """Displacement-head channel of the y offset along directed ``edge`` ((source, target)
+    first); x is ``NUM_EDGES`` channels later. Head blocks: [fwd y][fwd x][bwd y][bwd x].
+    ``grouper`` (and TF.js): chain edge e forward at e, backward at 32 + e. ``frogfish``
+    (Coral's shipped posenet_decoder.so, ``edge_id > kNumEdges``): the same, except the
+    backward walk of chain edge 0 (leftEye -> nose), read at 16 (x at 32)."""
+    if release not in ("frogfish", "grouper"):
+        raise ValueError(f"unknown coral_release {release!r}")
+    source, target = edge[0], edge[1]
+    if (source, target) in POSE_CHAIN:
+        return POSE_CHAIN.index((source, target))
+    e = POSE_CHAIN.index((target, source))
+    if release == "frogfish" and e == 0:
+        return NUM_EDGES
+    return 2 * NUM_EDGES + e
+
+
+def walk_tables(width: int = WALK_WIDTH, release: str = "grouper") -> dict[str, np.ndarray]:
     """Per (step, root keypoint, slot) tables of the scheduled walk.
 
     Points are stored in schedule order: slot 0 is the root, step d slot s is
     ``1 + d * width + s``. ``source``: slot of the edge's source; ``target``:
-    keypoint reached; ``edge``: the edge's y channel in the displacement head;
+    keypoint reached; ``edge``: the edge's y channel in the displacement head (as
+    ``release`` reads it: ``displacement_channel_y``);
     idle slots re-walk the root (harmless, never read back). ``order[root, k]``:
     slot of keypoint k.
     """
@@ -156,7 +176,7 @@ def walk_tables(width: int = WALK_WIDTH) -> dict[str, np.ndarray]:
             for s, e in enumerate(step):
                 source[d, root, s] = slot_of[e.source]
                 target[d, root, s] = e.target
-                edge[d, root, s] = e.channel_y
+                edge[d, root, s] = displacement_channel_y(e, release)
                 slot_of[e.target] = 1 + d * width + s
         order[root] = [slot_of[k] for k in range(K17)]
     return {"source": source, "target": target, "edge": edge, "order": order}
@@ -393,7 +413,8 @@ class _Decoder:
         source positions in the slot buffer [N,K,D,W,2], short-offset and displacement
         lookup offsets [R,D,k] (R = N*K*W rows, k = 2 * corners); the (root, keypoint) ->
         slot table [17,17]; and the number of steps D."""
-        gb, width, tables = self.gb, self.lay.width, walk_tables(self.lay.width)
+        gb, width = self.gb, self.lay.width
+        tables = walk_tables(width, self.settings.coral_release)
         depth = len(tables["source"])
         # before step d the buffer holds (D - d) * W idle slots, then slots 0 .. d * W
         source = tables["source"] + ((depth - np.arange(depth)) * width)[:, None, None]

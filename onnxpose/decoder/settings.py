@@ -9,6 +9,7 @@ COORDINATES = ("stride", "grid")
 LAYOUTS = ("onnxpose", "movenet")
 PRESETS = ("coral", "tfjs")
 TIE_ORDERS = ("scan", "heap")
+CORAL_RELEASES = ("frogfish", "grouper")
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,13 @@ class MultiPoseSettings:
     as roots. ``tie_order``: equal-score candidates in scan order (``scan``,
     one TopK) or in the order Coral's ``std::priority_queue`` pops them
     (``heap``, coral preset only: exact Coral roots, at the cost of replaying
-    the heap in the graph).
+    the heap in the graph). ``coral_release`` (coral preset only): which
+    libcoral walk of the backward edge leftEye -> nose: ``grouper`` (libcoral's
+    Grouper release, displacement channels 32 and 48) or ``frogfish`` (the
+    ``posenet_decoder.so`` that google-coral/project-posenet ships, built from
+    Frogfish: channels 16 and 32, because its BacktrackDecodePose tests
+    ``edge_id > kNumEdges``); only poses whose walk crosses that edge (rooted at
+    leftEye or leftEar) differ.
     """
 
     preset: str = "coral"
@@ -56,6 +63,7 @@ class MultiPoseSettings:
     refine_steps: int = 5
     local_maximum_radius: int = 1
     tie_order: str = "scan"
+    coral_release: str = "grouper"
 
     @classmethod
     def for_preset(cls, preset: str, **overrides) -> "MultiPoseSettings":
@@ -81,6 +89,12 @@ class MultiPoseSettings:
         if self.tie_order == "heap" and self.preset != "coral":
             raise ValueError("tie_order 'heap' replays Coral's std::priority_queue: coral preset "
                              "only")
+        if self.coral_release not in CORAL_RELEASES:
+            raise ValueError(f"coral_release must be one of {CORAL_RELEASES}, "
+                             f"not {self.coral_release!r}")
+        if self.coral_release != "grouper" and self.preset != "coral":
+            raise ValueError(f"coral_release {self.coral_release!r} is a Coral decoder's walk: "
+                             "coral preset only")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

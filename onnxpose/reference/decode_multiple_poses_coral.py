@@ -9,7 +9,9 @@ PersonLab-style decoding, in block units (pixels / output stride) inside:
    offset and clamped into the grid;
 2. greedy roots: a root within ``nms_radius`` of the same keypoint of an
    already accepted pose is skipped;
-3. the pose is grown from the root (``decode_pose_coral``);
+3. the pose is grown from the root (``decode_pose_coral``),
+   as ``settings.coral_release`` walks it (``grouper`` or ``frogfish``, the
+   shipped ``posenet_decoder.so``; see ``coral_displacement_channels``);
 4. instance score = mean of the 17 keypoint scores; the pose is accepted if it
    is at least ``score_threshold``; stop after ``max_poses`` accepted poses;
 5. soft keypoint NMS re-scoring (``soft_keypoint_nms``), sort by the new
@@ -64,7 +66,8 @@ def decode_image(heatmaps, short_offsets, displacements, output_stride: int,
         if within_nms_radius(points, squared_radius, root, part.keypoint):
             continue
         coords, scores = decode_pose_coral(root, part.keypoint, heatmaps, short_offsets,
-                                           displacements, settings.refine_steps)
+                                           displacements, settings.refine_steps,
+                                           settings.coral_release)
         instance_score = np.float32(summed_in_decreasing_order(scores) / np.float32(NUM_KEYPOINTS))
         if instance_score >= threshold:
             points.append(coords)

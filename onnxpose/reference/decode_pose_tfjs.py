@@ -10,6 +10,14 @@ displacement is read at the source's nearest cell and added; then
 plus the target's short offset there. The score is the target's part score at
 the nearest cell of the final point. Nearest cells are clamped into the grid;
 the points themselves are not.
+
+Displacements as TF.js reads them: two tensors, ``displacementsFwd`` (used by
+the forward edges) and ``displacementsBwd`` (the backward ones), each [h, w,
+2 * numEdges]; ``getDisplacement(edgeId, ...)`` reads y at ``edgeId`` and x at
+``numEdges + edgeId`` of the edge's tensor. Edge ``edgeId`` joins
+``parentToChildEdges[edgeId]`` (child) and ``childToParentEdges[edgeId]``
+(parent) of ``POSE_CHAIN``. onnxpose's displacement head is the two tensors
+concatenated (``split_displacements``).
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import numpy as np
 
 from onnxpose.keypoints import NUM_EDGES, NUM_KEYPOINTS
 from onnxpose.reference.build_part_with_score_queue import Part
-from onnxpose.reference.pose_tree import DirectedEdge, backward_edge, forward_edge
+from onnxpose.reference.pose_tree import BACKWARD, DirectedEdge, backward_edge, forward_edge
 from onnxpose.reference.strided_index import strided_index_near_point
 
 
@@ -29,14 +37,30 @@ def image_coords(part: Part, output_stride: int, offsets: np.ndarray):
             np.float32(part.x * stride + offsets[part.y, part.x, NUM_KEYPOINTS + part.keypoint]))
 
 
+def split_displacements(displacements: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(displacementsFwd, displacementsBwd), each [h, w, 2 * numEdges], of the
+    concatenated [h, w, 4 * numEdges] head."""
+    return displacements[..., :2 * NUM_EDGES], displacements[..., 2 * NUM_EDGES:]
+
+
+def get_displacement(edge_id: int, row: int, col: int, displacements: np.ndarray):
+    """TF.js ``getDisplacement``: (y, x) of edge ``edge_id`` in one direction's tensor."""
+    num_edges = displacements.shape[-1] // 2
+    return displacements[row, col, edge_id], displacements[row, col, num_edges + edge_id]
+
+
 def traverse_to_target_keypoint(edge: DirectedEdge, source, scores, offsets, displacements,
                                 output_stride: int, refine_steps: int):
-    """(point, score) of ``edge.target`` reached from ``source`` (pixels)."""
+    """(point, score) of ``edge.target`` reached from ``source`` (pixels); ``displacements``:
+    the concatenated head, of which the edge's direction picks TF.js's tensor."""
     h, w = scores.shape[:2]
     stride = np.float32(output_stride)
+    forward, backward = split_displacements(displacements)
     row, col = strided_index_near_point(*source, output_stride, h, w)
-    y = np.float32(source[0] + displacements[row, col, edge.channel_y])
-    x = np.float32(source[1] + displacements[row, col, edge.channel_x])
+    dy, dx = get_displacement(edge.edge, row, col,
+                              backward if edge.direction == BACKWARD else forward)
+    y = np.float32(source[0] + dy)
+    x = np.float32(source[1] + dx)
     for _ in range(refine_steps):
         row, col = strided_index_near_point(y, x, output_stride, h, w)
         y = np.float32(row * stride + offsets[row, col, edge.target])

@@ -1,10 +1,14 @@
 """The keypoint tree as directed edges, and walk orders from a root keypoint.
 
-Each of the 16 ``POSE_CHAIN`` edges can be followed both ways. A directed
-edge carries the two displacement channels (y, x) of the [.., 64] head that
-move a point from its source keypoint to its target keypoint: forward
-(parent -> child) edge ``e`` uses channels ``e`` and ``16 + e``, backward
-(child -> parent) edge ``e`` uses ``32 + e`` and ``48 + e``.
+Each of the 16 ``POSE_CHAIN`` edges (parent, child) can be followed both ways:
+forward (parent -> child) or backward (child -> parent). A ``DirectedEdge``
+says which keypoints it joins, which chain edge it is and in which direction
+it goes; it does not say where its displacement lies in a head. Each
+reference decoder derives that from its own peer's algorithm: Coral's
+directed-edge ids and its release's backward-edge adjustment
+(``decode_pose_coral.coral_displacement_channels``), TF.js's separate forward
+and backward displacement tensors (``decode_pose_tfjs``), so that the
+references check the graph's channel table instead of sharing it.
 
 Because the skeleton is a tree, the path from a root keypoint to any other
 keypoint is unique: whatever order a decoder visits the edges in (Coral: best
@@ -19,22 +23,35 @@ from typing import NamedTuple
 
 from onnxpose.keypoints import NUM_EDGES, NUM_KEYPOINTS, POSE_CHAIN
 
+FORWARD, BACKWARD = "forward", "backward"
+
 
 class DirectedEdge(NamedTuple):
     source: int
     target: int
-    channel_y: int
-    channel_x: int
+    edge: int          # index of the chain edge in POSE_CHAIN
+    direction: str     # FORWARD (parent -> child) or BACKWARD (child -> parent)
+
+    # Compatibility for ``onnxpose.decoder.multi_pose`` until it has its own table (no
+    # reference reads these): the y / x channel of the concatenated [fwd y, fwd x, bwd y,
+    # bwd x] displacement head, libcoral Grouper's (and TF.js's) layout.
+    @property
+    def channel_y(self) -> int:
+        return self.edge + (2 * NUM_EDGES if self.direction == BACKWARD else 0)
+
+    @property
+    def channel_x(self) -> int:
+        return self.channel_y + NUM_EDGES
 
 
 def forward_edge(edge: int) -> DirectedEdge:
     parent, child = POSE_CHAIN[edge]
-    return DirectedEdge(parent, child, edge, NUM_EDGES + edge)
+    return DirectedEdge(parent, child, edge, FORWARD)
 
 
 def backward_edge(edge: int) -> DirectedEdge:
     parent, child = POSE_CHAIN[edge]
-    return DirectedEdge(child, parent, 2 * NUM_EDGES + edge, 3 * NUM_EDGES + edge)
+    return DirectedEdge(child, parent, edge, BACKWARD)
 
 
 def directed_edges() -> list[DirectedEdge]:
