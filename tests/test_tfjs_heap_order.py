@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import onnx
-import onnx_graphsurgeon as gs
-import onnxruntime as ort
 import pytest
 
-from onnxpose.decoder.attach import finish
-from onnxpose.decoder.ops import GraphBuilder
 from onnxpose.decoder.tfjs_heap_order import tfjs_heap_order
 from onnxpose.reference.max_heap import MaxHeap
+from onnxpose.testing.heap_models import heap_popper
 
 SIZE = 60
 SEEDS = range(48)
@@ -19,24 +15,7 @@ SEEDS = range(48)
 
 @pytest.fixture(scope="module")
 def popper():
-    """A model: scores [N, SIZE], candidate mask [N, SIZE], pops [1] -> popped flat indices."""
-    graph = gs.Graph(opset=17, name="tfjs_heap_order_test")
-    scores = gs.Variable("scores", np.float32, ["N", SIZE])
-    mask = gs.Variable("mask", np.bool_, ["N", SIZE])
-    pops = gs.Variable("pops", np.int64, [1])
-    graph.inputs = [scores, mask, pops]
-    gb = GraphBuilder(graph)
-    count = gb.reduce_sum(gb.cast(mask, np.int64, "mask_int"), [1], "count")
-    index, taken = tfjs_heap_order(gb, scores, mask, count, pops, SIZE)
-    index.name, taken.name = "index", "taken"
-    index.dtype, taken.dtype = np.int64, np.bool_
-    index.shape = taken.shape = ["N", "K"]
-    graph.outputs = [index, taken]
-    model = finish(graph, 17)
-    onnx.checker.check_model(model, full_check=True)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return lambda s, m, k: session.run(None, {"scores": s, "mask": m,
-                                              "pops": np.array([k], np.int64)})
+    return heap_popper(tfjs_heap_order, SIZE)
 
 
 def tfjs_pops(scores, mask, k, heap=MaxHeap):
@@ -128,27 +107,20 @@ def test_the_comparison_catches_a_changed_tie_rule(popper, mutant):
     assert caught >= len(SEEDS) // 2
 
 
-def test_images_without_candidates(popper):
-    scores = np.zeros((2, SIZE), np.float32)
-    mask = np.zeros((2, SIZE), bool)
-    mask[1, [3, 7, 9]] = True
+def test_empty_single_and_tied_images_in_one_batch(popper):
+    scores = np.zeros((3, SIZE), np.float32)
+    mask = np.zeros((3, SIZE), bool)
+    mask[1, 41] = True
+    mask[2, [3, 7, 9, 12]] = True
     index, taken = popper(scores, mask, 3)
-    assert not taken[0].any()
-    assert index[1].tolist() == tfjs_pops(scores[1], mask[1], 3) and taken[1].all()
-
-
-def test_single_candidate(popper):
-    scores = np.zeros((1, SIZE), np.float32)
-    mask = np.zeros((1, SIZE), bool)
-    mask[0, 41] = True
-    index, taken = popper(scores, mask, 2)
-    assert index[0, 0] == 41 and taken[0].tolist() == [True, False]
+    assert taken.tolist() == [[False] * 3, [True, False, False], [True] * 3]
+    assert index[1, 0] == 41
+    assert index[2].tolist() == tfjs_pops(scores[2], mask[2], 3) == [3, 12, 9]
 
 
 def test_distinct_scores_pop_best_first(popper):
     rng = np.random.default_rng(1)
-    scores = rng.permutation(SIZE).astype(np.float32)[None]
-    mask = np.ones((1, SIZE), bool)
-    index, taken = popper(scores, mask, SIZE)
-    assert taken.all()
-    assert index[0].tolist() == np.argsort(-scores[0], kind="stable").tolist()
+    scores = np.stack([rng.permutation(SIZE) for _ in range(2)]).astype(np.float32)
+    mask = rng.random((2, SIZE)) < 0.6
+    mask[0] = True
+    assert_pops_like(popper, scores, mask, SIZE, scan_pops)

@@ -195,14 +195,24 @@ def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
     stays = b.logical_and(b.greater_or_equal(child_scores, value, "not_smaller"),
                           b.less(m, end, "on_walk"), "stays")
     settle = b.reduce_sum(b.cast(stays, np.int64, "stays_int"), [1], "settle", keepdims=True)
+    return _pop_loop(gb, body, m, path, (child_scores, child_ids), (value, value_id), settle,
+                     top, bin_slot, pops, (heap_scores, heap_ids), name)
+
+
+def _pop_loop(gb, body, m, path, children, element, settle, top, bin_slot, pops, heap, name):
+    """End a pop body: the path entries m < ``settle`` take their child's element
+    (``children``: scores, ids [N, M]), entry ``settle`` the re-placed ``element`` (score,
+    id [N, 1]); then run it ``pops`` times on ``heap``. The popped ``top`` ids [N, K]."""
+    b = body.b
+    scores_in, ids_in = body.carried
     below = b.less(m, settle, "below")
-    new_scores = b.where(below, child_scores, value, "new_scores")
-    new_ids = b.where(below, child_ids, value_id, "new_ids")
+    new_scores = b.where(below, children[0], element[0], "new_scores")
+    new_ids = b.where(below, children[1], element[1], "new_ids")
     where = b.where(b.less_or_equal(m, settle, "moved"), path, bin_slot, "where")
     graph = body.finish([_scatter(b, scores_in, where, new_scores, "scores_out"),
                          _scatter(b, ids_in, where, new_ids, "ids_out"), top],
                         [np.float32, np.int64, np.int64])
     outputs = gb.op("Loop", [gb.squeeze(pops, [0], f"{name}/count"),
-                             gb.scalar(True, np.bool_, f"{name}/always"), heap_scores, heap_ids],
+                             gb.scalar(True, np.bool_, f"{name}/always"), *heap],
                     f"{name}/loop", {"body": graph}, num_outputs=3)
     return gb.transpose(outputs[2], [1, 0], f"{name}/popped")                   # [N, K]

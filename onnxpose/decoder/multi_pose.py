@@ -345,7 +345,7 @@ class _Decoder:
         self.m_eff = gb.minimum(self.k_eff, np.array([self.lay.m], np.int64), "candidates/m")
         flat_scores = gb.reshape(masked, [0, size], "candidates/flat_scores")
         if self.settings.tie_order == "heap":
-            heap = tfjs_heap_order if self.settings.preset == "tfjs" else heap_order  # TF.js MaxHeap
+            heap = tfjs_heap_order if self.settings.preset == "tfjs" else heap_order  # TF.js heap
             index, valid = heap(gb, flat_scores, flat_mask, count, self.k_eff, size,
                                 "candidates/heap")
             return index, valid

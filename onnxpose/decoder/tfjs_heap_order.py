@@ -35,7 +35,7 @@ import math
 
 import numpy as np
 
-from onnxpose.decoder.heap_order import _scatter, replay_heap
+from onnxpose.decoder.heap_order import _pop_loop, replay_heap
 from onnxpose.decoder.ops import GraphBuilder, LoopBody
 
 NEVER = np.iinfo(np.int64).max
@@ -116,15 +116,6 @@ def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
     child_ids = b.gather_elements(ids_in, child, 1, "child_ids")
     # while less(k, j): exchange(k, j): x sinks below the children strictly greater than it
     sinks = b.greater(child_scores, value, "sinks")
-    depth = b.reduce_sum(b.cast(sinks, np.int64, "sinks_int"), [1], "depth", keepdims=True)
-    above = b.less(m, depth, "above")
-    new_scores = b.where(above, child_scores, value, "new_scores")
-    new_ids = b.where(above, child_ids, value_id, "new_ids")
-    where = b.where(b.less_or_equal(m, depth, "moved"), path, bin_slot, "where")
-    graph = body.finish([_scatter(b, scores_in, where, new_scores, "scores_out"),
-                         _scatter(b, ids_in, where, new_ids, "ids_out"), top],
-                        [np.float32, np.int64, np.int64])
-    outputs = gb.op("Loop", [gb.squeeze(pops, [0], f"{name}/count"),
-                             gb.scalar(True, np.bool_, f"{name}/always"), heap_scores, heap_ids],
-                    f"{name}/loop", {"body": graph}, num_outputs=3)
-    return gb.transpose(outputs[2], [1, 0], f"{name}/popped")                   # [N, K]
+    settle = b.reduce_sum(b.cast(sinks, np.int64, "sinks_int"), [1], "settle", keepdims=True)
+    return _pop_loop(gb, body, m, path, (child_scores, child_ids), (value, value_id), settle,
+                     top, bin_slot, pops, (heap_scores, heap_ids), name)
