@@ -47,8 +47,9 @@ def cli():
 @click.option("--refine-steps", type=click.IntRange(0), default=None, help="Multi: short-offset refinement steps (coral 5, tfjs 2).")
 @click.option("--tie-order", type=click.Choice(["scan", "heap"]), default=None,
               help="Multi: equal-score candidates in scan order (one TopK; the default) or in the "
-                   "order Coral's std::priority_queue pops them (heap: Coral's exact roots, coral "
-                   "preset only, costs more; the default for a model with Coral's PosenetDecoderOp).")
+                   "order the preset's heap pops them (heap: Coral's std::priority_queue or TF.js's "
+                   "MaxHeap, exact roots, costs more; the default for a model with Coral's "
+                   "PosenetDecoderOp).")
 @click.option("--coordinates", type=click.Choice(["stride", "grid"]), default="stride", show_default=True,
               help="Single: stride: y = row*stride + offset, score = sigmoid(logit). "
                    "grid: y = row/(h-1)*input_h + offset, score = raw heatmap value.")

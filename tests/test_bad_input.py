@@ -60,14 +60,6 @@ def test_inconsistent_head_shapes(tmp_path, capsys):
     assert not (tmp_path / "o.onnx").exists()
 
 
-def test_heap_tie_order_with_the_tfjs_preset(tmp_path, capsys, quant_tflite):
-    out = tmp_path / "out.onnx"
-    line = cli_error(capsys, ["build", str(quant_tflite), "-o", str(out), "--decoder", "multi",
-                              "--preset", "tfjs", "--tie-order", "heap"])
-    assert str(quant_tflite) in line and "coral preset only" in line
-    assert not out.exists()
-
-
 def test_output_in_missing_directory(tmp_path, capsys, quant_tflite):
     out = tmp_path / "missing" / "out.onnx"
     line = cli_error(capsys, ["build", str(quant_tflite), "-o", str(out)])

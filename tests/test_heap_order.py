@@ -3,39 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
-import onnx
-import onnx_graphsurgeon as gs
-import onnxruntime as ort
 import pytest
 
-from onnxpose.decoder.attach import finish
 from onnxpose.decoder.heap_order import heap_order
-from onnxpose.decoder.ops import GraphBuilder
 from onnxpose.reference.std_priority_queue import StdPriorityQueue
+from onnxpose.testing.heap_models import heap_popper
 
 SIZE = 60
 
 
 @pytest.fixture(scope="module")
 def popper():
-    """A model: scores [N, SIZE], candidate mask [N, SIZE], pops [1] -> popped flat indices."""
-    graph = gs.Graph(opset=17, name="heap_order_test")
-    scores = gs.Variable("scores", np.float32, ["N", SIZE])
-    mask = gs.Variable("mask", np.bool_, ["N", SIZE])
-    pops = gs.Variable("pops", np.int64, [1])
-    graph.inputs = [scores, mask, pops]
-    gb = GraphBuilder(graph)
-    count = gb.reduce_sum(gb.cast(mask, np.int64, "mask_int"), [1], "count")
-    index, taken = heap_order(gb, scores, mask, count, pops, SIZE)
-    index.name, taken.name = "index", "taken"
-    index.dtype, taken.dtype = np.int64, np.bool_
-    index.shape = taken.shape = ["N", "K"]
-    graph.outputs = [index, taken]
-    model = finish(graph, 17)
-    onnx.checker.check_model(model, full_check=True)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return lambda s, m, k: session.run(None, {"scores": s, "mask": m,
-                                              "pops": np.array([k], np.int64)})
+    return heap_popper(heap_order, SIZE)
 
 
 def std_pops(scores, mask, k):

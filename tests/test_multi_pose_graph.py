@@ -15,9 +15,11 @@ from onnxpose.decoder.decoder_only import decoder_only_model
 from onnxpose.decoder.multi_pose import OPSET, walk_schedule, walk_tables
 from onnxpose.decoder.settings import MultiPoseSettings
 from onnxpose.keypoints import NUM_KEYPOINTS
+from onnxpose.reference.build_part_with_score_queue import build_part_with_score_queue
 from onnxpose.reference.decode_multiple_poses_coral import decode_multiple_poses_coral
 from onnxpose.reference.decode_multiple_poses_tfjs import decode_multiple_poses_tfjs
 from onnxpose.reference.pose_tree import walk_from
+from onnxpose.reference.sigmoid import logit
 from onnxpose.reference.synthetic_heads import random_heads, synthetic_heads
 
 GRID, STRIDE = (23, 31), 16
@@ -96,18 +98,46 @@ def test_coral_graph_with_heap_tie_order_is_exact(reference, coral_settings, cor
     np.testing.assert_allclose(keypoints[..., 2], reference["keypoint_scores"], rtol=0, atol=1e-3)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_heap_tie_order_matches_the_heap_reference_on_tied_heads(seed):
+def tied_heads(seed):
     """Heatmaps rounded to 0.5-logit steps (like uint8 heads): many tied candidates."""
     heads = list(synthetic_heads(seed, batch=3, people=(1, 6)))
     heads[0] = np.round(heads[0] * 2) / 2
-    settings = MultiPoseSettings.for_preset("coral", candidates=24, tie_order="heap")
-    graph_matches_reference(settings, heads)
+    return heads
 
 
-def test_heap_tie_order_is_coral_only():
-    with pytest.raises(ValueError, match="coral preset only"):
-        MultiPoseSettings.for_preset("tfjs", tie_order="heap")
+TIED_SEEDS = range(5)
+
+
+@pytest.mark.parametrize("preset", ["coral", "tfjs"])
+@pytest.mark.parametrize("seed", TIED_SEEDS)
+def test_heap_tie_order_matches_the_heap_reference_on_tied_heads(preset, seed):
+    """Coral's std::priority_queue / TF.js's MaxHeap replayed in the graph."""
+    settings = MultiPoseSettings.for_preset(preset, candidates=24, tie_order="heap")
+    graph_matches_reference(settings, tied_heads(seed))
+
+
+def test_tfjs_tied_heads_decode_differently_in_heap_and_scan_order():
+    """The tie order matters on these heads: the test above is meaningful for TF.js (the
+    roots come in another order in every image, and some poses differ)."""
+    settings = MultiPoseSettings.for_preset("tfjs", candidates=24, tie_order="heap")
+    poses_differ = []
+    for heads in map(tied_heads, TIED_SEEDS):
+        for image in heads[0]:
+            roots = [build_part_with_score_queue(image, logit(settings.score_threshold), 1,
+                                                 settings.candidates, order, queue="tfjs")
+                     for order in ("heap", "scan")]
+            assert roots[0] != roots[1]
+        heap, scan = (decode_multiple_poses_tfjs(*heads, STRIDE, settings, tie_order=order)
+                      for order in ("heap", "scan"))
+        poses_differ.append(not np.array_equal(heap[0], scan[0]))
+    assert sum(poses_differ) >= 2
+
+
+def test_tfjs_graph_with_heap_tie_order_matches_reference_on_real_heads(reference):
+    heads = [reference[k] for k in ("heatmaps", "short_offsets", "mid_offsets")]
+    settings = MultiPoseSettings.for_preset("tfjs", tie_order="heap")
+    graph = graph_matches_reference(settings, heads)
+    assert graph[2].tolist() == [2]
 
 
 # -- against the references ----------------------------------------------------------------

@@ -52,6 +52,14 @@ def heap_order(gb: GraphBuilder, scores, is_candidate, count, pops, size: int,
     ``scores`` [N, S] (scan order), ``is_candidate`` [N, S] bool, ``count`` [N] int64 (the
     number of candidates per image), S = ``size``.
     """
+    return replay_heap(gb, scores, is_candidate, count, pops, size, name, _root_paths, _pops)
+
+
+def replay_heap(gb: GraphBuilder, scores, is_candidate, count, pops, size: int, name: str,
+                root_paths, pop_loop):
+    """``heap_order`` for a binary heap given by ``root_paths(gb, capacity_s, levels, name)``
+    (the ancestors of each slot, see ``_root_paths``) and ``pop_loop`` (``_pops``'s
+    arguments and result): push every candidate in scan order, pop ``pops`` roots."""
     levels = _levels(size)
     zero, one = gb.scalar(0, np.int64), gb.scalar(1, np.int64)
 
@@ -77,16 +85,18 @@ def heap_order(gb: GraphBuilder, scores, is_candidate, count, pops, size: int,
     heap_ids = gb.op("ConstantOfShape", [shape], f"{name}/ids0",
                      {"value": gs.Constant("zero", np.array([0], np.int64))})
     heap_scores, heap_ids = _pushes(gb, value, capacity_s, heap_scores, heap_ids, levels,
+                                    root_paths(gb, capacity_s, levels, f"{name}/push"),
                                     f"{name}/push")
-    popped = _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, f"{name}/pop")
+    popped = pop_loop(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, f"{name}/pop")
     rank = gb.range_(zero, gb.squeeze(pops, [0], f"{name}/pops"), one, f"{name}/rank")
     taken = gb.less(rank, n, f"{name}/taken")                        # [N, K]: heap not empty
     index = gb.gather_elements(position, popped, 1, f"{name}/index")
     return index, taken
 
 
-def _pushes(gb, value, capacity_s, heap_scores, heap_ids, levels, name):
-    """Push slot t (t = 0 .. C-1) of every image that has it."""
+def _root_paths(gb, capacity_s, levels, name):
+    """libstdc++'s heap (parent of k: (k - 1) // 2): the root path of every slot t [C, L+1]
+    (t, its parent, ..., clamped at 0) and which of its entries are ancestors of t."""
     j = np.arange(levels + 1, dtype=np.int64)
     # the root path of slot t: ((t + 1) >> j) - 1, valid while >= 0; all t at once: [C, L+1]
     t1 = gb.unsqueeze(gb.range_(gb.scalar(1, np.int64),
@@ -95,7 +105,14 @@ def _pushes(gb, value, capacity_s, heap_scores, heap_ids, levels, name):
     paths = gb.sub(gb.div(t1, 2 ** j, f"{name}/shifted"), np.int64(1), f"{name}/paths_raw")
     ancestor = gb.logical_and(gb.greater_or_equal(paths, np.int64(0), f"{name}/on_path"), j >= 1,
                               f"{name}/is_ancestor")
-    paths = gb.maximum(paths, np.int64(0), f"{name}/paths")
+    return gb.maximum(paths, np.int64(0), f"{name}/paths"), ancestor
+
+
+def _pushes(gb, value, capacity_s, heap_scores, heap_ids, levels, root_paths, name):
+    """Push slot t (t = 0 .. C-1) of every image that has it, along ``root_paths``
+    (``_root_paths``'s result: the path of slot t is row t, sorted along any heap)."""
+    j = np.arange(levels + 1, dtype=np.int64)
+    paths, ancestor = root_paths
     bin_slot = gb.unsqueeze(capacity_s, [0], f"{name}/bin")
 
     body = LoopBody(gb, name, [("scores", np.float32), ("ids", np.int64)])
@@ -178,14 +195,24 @@ def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
     stays = b.logical_and(b.greater_or_equal(child_scores, value, "not_smaller"),
                           b.less(m, end, "on_walk"), "stays")
     settle = b.reduce_sum(b.cast(stays, np.int64, "stays_int"), [1], "settle", keepdims=True)
+    return _pop_loop(gb, body, m, path, (child_scores, child_ids), (value, value_id), settle,
+                     top, bin_slot, pops, (heap_scores, heap_ids), name)
+
+
+def _pop_loop(gb, body, m, path, children, element, settle, top, bin_slot, pops, heap, name):
+    """End a pop body: the path entries m < ``settle`` take their child's element
+    (``children``: scores, ids [N, M]), entry ``settle`` the re-placed ``element`` (score,
+    id [N, 1]); then run it ``pops`` times on ``heap``. The popped ``top`` ids [N, K]."""
+    b = body.b
+    scores_in, ids_in = body.carried
     below = b.less(m, settle, "below")
-    new_scores = b.where(below, child_scores, value, "new_scores")
-    new_ids = b.where(below, child_ids, value_id, "new_ids")
+    new_scores = b.where(below, children[0], element[0], "new_scores")
+    new_ids = b.where(below, children[1], element[1], "new_ids")
     where = b.where(b.less_or_equal(m, settle, "moved"), path, bin_slot, "where")
     graph = body.finish([_scatter(b, scores_in, where, new_scores, "scores_out"),
                          _scatter(b, ids_in, where, new_ids, "ids_out"), top],
                         [np.float32, np.int64, np.int64])
     outputs = gb.op("Loop", [gb.squeeze(pops, [0], f"{name}/count"),
-                             gb.scalar(True, np.bool_, f"{name}/always"), heap_scores, heap_ids],
+                             gb.scalar(True, np.bool_, f"{name}/always"), *heap],
                     f"{name}/loop", {"body": graph}, num_outputs=3)
     return gb.transpose(outputs[2], [1, 0], f"{name}/popped")                   # [N, K]

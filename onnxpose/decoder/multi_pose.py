@@ -89,6 +89,7 @@ from onnxpose.decoder.finite_heads import clipped_heatmaps, finite_heads
 from onnxpose.decoder.heap_order import heap_order
 from onnxpose.decoder.ops import GraphBuilder, LoopBody
 from onnxpose.decoder.settings import MultiPoseSettings
+from onnxpose.decoder.tfjs_heap_order import tfjs_heap_order
 from onnxpose.keypoints import NUM_EDGES, NUM_KEYPOINTS, POSE_CHAIN
 from onnxpose.reference.pose_tree import DirectedEdge, walk_from
 
@@ -364,8 +365,9 @@ class _Decoder:
         self.m_eff = gb.minimum(self.k_eff, np.array([self.lay.m], np.int64), "candidates/m")
         flat_scores = gb.reshape(masked, [0, size], "candidates/flat_scores")
         if self.settings.tie_order == "heap":
-            index, valid = heap_order(gb, flat_scores, flat_mask, count, self.k_eff, size,
-                                      "candidates/heap")
+            heap = tfjs_heap_order if self.settings.preset == "tfjs" else heap_order  # TF.js heap
+            index, valid = heap(gb, flat_scores, flat_mask, count, self.k_eff, size,
+                                "candidates/heap")
             return index, valid
         _, index = gb.topk(flat_scores, self.k_eff, 1, "candidates/topk")
         valid = gb.gather_elements(flat_mask, index, 1, "candidates/valid")

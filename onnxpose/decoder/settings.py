@@ -44,9 +44,9 @@ class MultiPoseSettings:
     keypoint scores / 17). ``nms_radius`` is in input pixels. ``candidates``
     (K) bounds how many local-maximum candidates (best first) are considered
     as roots. ``tie_order``: equal-score candidates in scan order (``scan``,
-    one TopK) or in the order Coral's ``std::priority_queue`` pops them
-    (``heap``, coral preset only: exact Coral roots, at the cost of replaying
-    the heap in the graph). ``coral_release`` (coral preset only): which
+    one TopK) or in the order the original decoder's heap pops them (``heap``:
+    Coral's ``std::priority_queue`` or TF.js's ``MaxHeap``, exact roots at the
+    cost of replaying the heap in the graph). ``coral_release`` (coral preset only): which
     libcoral walk of the backward edge leftEye -> nose: ``grouper`` (libcoral's
     Grouper release, displacement channels 32 and 48) or ``frogfish`` (the
     ``posenet_decoder.so`` that google-coral/project-posenet ships, built from
@@ -86,9 +86,6 @@ class MultiPoseSettings:
             raise ValueError("refine_steps and nms_radius must not be negative")
         if self.tie_order not in TIE_ORDERS:
             raise ValueError(f"tie_order must be one of {TIE_ORDERS}, not {self.tie_order!r}")
-        if self.tie_order == "heap" and self.preset != "coral":
-            raise ValueError("tie_order 'heap' replays Coral's std::priority_queue: coral preset "
-                             "only")
         if self.coral_release not in CORAL_RELEASES:
             raise ValueError(f"coral_release must be one of {CORAL_RELEASES}, "
                              f"not {self.coral_release!r}")

@@ -13,7 +13,8 @@ which is the order both Coral and TF.js push them into their queues.
   ``MaxHeap``).
 * ``"scan"``: stable, equal scores in scan order. This is what the ONNX graph
   does by default (``TopK`` returns the lower index first on ties); its
-  ``tie_order="heap"`` replays Coral's queue (``onnxpose.decoder.heap_order``).
+  ``tie_order="heap"`` replays the preset's queue (``onnxpose.decoder.heap_order``,
+  ``onnxpose.decoder.tfjs_heap_order``).
 """
 
 from __future__ import annotations

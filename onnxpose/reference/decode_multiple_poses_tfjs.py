@@ -16,7 +16,8 @@
 
 Poses come out in decoding order. ``tie_order="heap"`` (default) takes
 equal-score candidates in the order of TF.js's ``MaxHeap``; ``"scan"`` takes
-them in scan order, like the ONNX graph (which has no TF.js heap order).
+them in scan order, like the ONNX graph by default (its ``tie_order="heap"``
+replays the ``MaxHeap``: ``onnxpose.decoder.tfjs_heap_order``).
 """
 
 from __future__ import annotations
