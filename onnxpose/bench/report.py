@@ -223,6 +223,11 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: every file ``write_reports`` may write into the output directory
+REPORT_FILES = ("bench.json", "bench_summary.csv", "bench_samples.csv", "bench_comparisons.csv",
+                "bench.md", "latency.png", "decode_overhead.png", "placement.json")
+
+
 def write_reports(results: dict, out: Path) -> list[Path]:
     """bench.json, bench_summary.csv, bench_samples.csv, bench_comparisons.csv, bench.md,
     latency.png, decode_overhead.png and (with placement) placement.json; all atomic."""
