@@ -222,6 +222,16 @@ def test_single_pose_ignores_displacement_heads_it_cannot_pin_down(tmp_path):
         build_model(path, None, decoder="multi")
 
 
+def test_single_pose_leaves_out_displacements_on_another_grid(tmp_path):
+    from onnxpose.build import build_model
+    path = tmp_path / "toy.onnx"
+    onnx.save(toy_posenet_onnx(heads=[("heatmaps", 17, 16), ("offsets", 34, 16),
+                                      ("displacements", 64, 32)]), path)
+    assert build_model(path, None, keep_heads=True).heads.displacements == ()
+    with pytest.raises(OnnxPoseError, match="inconsistent head shapes"):
+        build_model(path, None, decoder="multi")
+
+
 def test_input_size_on_fixed_size_model_is_reported(tmp_path, capsys, toy):
     assert main(["build", str(toy), "-o", str(tmp_path / "o.onnx"), "-q",
                  "--input-size", "33x49"]) == 0

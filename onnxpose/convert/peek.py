@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from onnxpose.convert.detect import detect_format
-from onnxpose.errors import OnnxPoseError
 
 CORAL_OP_NAME = b"PosenetDecoderOp"
 # TFLite TensorType enum values onnxpose cares about
@@ -43,7 +42,10 @@ def _field(data, table: int, index: int) -> int | None:
 
 def _vector(data, field: int) -> tuple[int, int]:
     start = field + _u32(data, field)
-    return start + 4, _u32(data, start)
+    count = _u32(data, start)
+    if start + 4 + 4 * count > len(data):
+        raise ValueError("vector past the end of the file")
+    return start + 4, count
 
 
 def _ints(data, table: int, index: int) -> list[int] | None:
@@ -79,7 +81,7 @@ def _peek_tflite(path: Path) -> Peek:
         coral = data.find(CORAL_OP_NAME) >= 0
         try:
             dtype, shape = _tflite_input(data)
-        except (IndexError, TypeError, ValueError):
+        except Exception:
             dtype, shape = None, None
     return Peek("tflite", coral, dtype, shape)
 
@@ -109,6 +111,6 @@ def peek_source(path) -> Peek:
             return _peek_tflite(Path(path))
         if fmt == "onnx":
             return _peek_onnx(Path(path))
-    except (OSError, ValueError, OnnxPoseError):
+    except Exception:  # best effort: the conversion reports what is wrong with the file
         return Peek(fmt)
     return Peek(fmt)
