@@ -21,12 +21,16 @@ import onnx_graphsurgeon as gs  # noqa: E402 (after the one-line check above)
 
 from onnxpose.convert import convert_to_onnx
 from onnxpose.convert.convert import DEFAULT_OPSET
+from onnxpose.convert.peek import peek_source
 from onnxpose.decoder.attach import append_decoder, finish, make_batch_dynamic
 from onnxpose.decoder.settings import MultiPoseSettings, SinglePoseSettings
 from onnxpose.heads import HeadOverrides, Heads, locate_heads, strip_coral_decoder_op
 from onnxpose.heads.locate import set_input_size
+from onnxpose.heads.tensors import graph_inputs
 from onnxpose.io import check_output_path, write_bytes_atomic
 from onnxpose.metadata import NORMALIZATIONS, PREFIX, metadata_dict, write_metadata
+from onnxpose.options import (check_decoder_name, check_decoder_options, check_normalization,
+                              multi_options_given, multi_settings_preview)
 from onnxpose.validate import ValidationReport, validate_model
 from onnxpose.version import __version__
 
@@ -43,6 +47,8 @@ class BuildResult:
     validation: ValidationReport | None
     coral_decoder_op: dict | None
     model: onnx.ModelProto
+    #: ((H, W) of the source, (H, W) built) when --input-size changed a fixed input size
+    input_size_changed: tuple | None = None
 
 
 def default_normalization(input_dtype: str) -> str:
@@ -79,6 +85,16 @@ def _multi_settings(multi: MultiPoseSettings | None, coral_op: dict | None, head
                                             if v is not None})
     except ValueError as exc:
         raise OnnxPoseError(source, str(exc)) from exc
+
+
+def _fixed_input_size(model: onnx.ModelProto) -> tuple[int, int] | None:
+    """(H, W) of a model's one static 4-D image input, else None."""
+    inputs = graph_inputs(model)
+    if len(inputs) != 1 or inputs[0].rank != 4:
+        return None
+    shape = inputs[0].shape
+    hw = shape[1:3] if shape[3] == 3 else shape[2:4]
+    return tuple(hw) if all(isinstance(d, int) and d > 0 for d in hw) else None
 
 
 def _check_not_source(source: str, output) -> None:
@@ -122,6 +138,12 @@ def build_model(source: str | os.PathLike, output: str | os.PathLike | None, *,
     if normalization is not None and normalization not in NORMALIZATIONS:
         raise OnnxPoseError(None, f"unknown normalization {normalization!r} "
                                   f"(choose from {', '.join(NORMALIZATIONS)})")
+    check_decoder_name(decoder)
+    multi_given = multi_options_given(multi, multi_preset, multi_overrides)
+    peek = peek_source(source)  # cheap: refuse conflicting options before converting
+    if check_decoder_options(source, decoder, peek.coral_op, single, multi_given) == "multi":
+        multi_settings_preview(source, multi, multi_preset, multi_overrides)
+    check_normalization(source, normalization, peek.input_dtype)
 
     report(0, f"converting {source}")
     model, source_format = convert_to_onnx(source, opset)
@@ -129,12 +151,21 @@ def build_model(source: str | os.PathLike, output: str | os.PathLike | None, *,
         raise OnnxPoseError(source, "already built by onnxpose (it outputs keypoints, not PoseNet "
                                     "heads); build its source model instead")
     coral_op = strip_coral_decoder_op(model, source)
+    decoder = check_decoder_options(source, decoder, coral_op is not None, single, multi_given)
+    resized = None
     if input_size is not None:
+        before = _fixed_input_size(model)
         set_input_size(model, input_size, source)
+        if before is not None and tuple(before) != tuple(input_size):
+            resized = (before, tuple(input_size))
 
     report(1, "locating heads")
-    heads = locate_heads(model, source, overrides)
-    decoder = decoder or ("multi" if coral_op else "single")
+    heads = locate_heads(model, source, overrides, need_displacements=decoder == "multi")
+    check_normalization(source, normalization, heads.input.dtype)
+    if resized is not None:
+        report(1, f"backbone input changed from {resized[0][0]}x{resized[0][1]} to "
+                  f"{resized[1][0]}x{resized[1][1]} (fully convolutional; output stride "
+                  f"{heads.output_stride}, grid {heads.grid[0]}x{heads.grid[1]})")
     if decoder == "multi" and not heads.displacements:
         raise OnnxPoseError(source, "multi-pose decoding needs displacement heads (64 channels, "
                                     "or 32 forward + 32 backward); none found")
@@ -175,4 +206,4 @@ def build_model(source: str | os.PathLike, output: str | os.PathLike | None, *,
         report(4, f"saving {output}")
         write_bytes_atomic(output, built.SerializeToString())
     return BuildResult(Path(output) if output is not None else None, source_format, heads,
-                       description, list(outputs), validation, coral_op, built)
+                       description, list(outputs), validation, coral_op, built, resized)

@@ -10,19 +10,9 @@ from pathlib import Path
 import click
 
 from onnxpose.version import __version__
+from onnxpose import cli_options as opt
+from onnxpose.decoder.settings import MAX_REFINE_STEPS
 from onnxpose.errors import OnnxPoseError
-
-
-def _size(value: str | None):
-    if value is None:
-        return None
-    try:
-        height, width = (int(v) for v in value.lower().split("x"))
-        if height < 1 or width < 1:
-            raise ValueError
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not HxW (e.g. 257x257)")
-    return height, width
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,17 +24,21 @@ def cli():
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Where to write the built .onnx model (written atomically).")
+              help="Where to write the built .onnx model (written atomically): a new path or a "
+                   "regular file; links, devices, FIFOs and directories are refused.")
 @click.option("--decoder", type=click.Choice(["single", "multi"]), default=None,
               help="single: one pose per image (argmax). multi: several people. "
                    "Default: multi for a model with Coral's PosenetDecoderOp, else single.")
 @click.option("--preset", type=click.Choice(["coral", "tfjs"]), default="coral", show_default=True,
-              help="Multi-pose semantics: Coral's decoder op or TF.js decodeMultiplePoses.")
+              help="Multi: Coral's decoder op or TF.js decodeMultiplePoses semantics.")
 @click.option("--max-poses", type=click.IntRange(1), default=None, help="Multi: poses per image (coral 10, tfjs 5).")
-@click.option("--score-threshold", type=float, default=None, help="Multi: minimum score (coral 0.2, tfjs 0.5).")
-@click.option("--nms-radius", type=click.FloatRange(0), default=None, help="Multi: NMS radius in input pixels (coral 10, tfjs 20).")
+@click.option("--score-threshold", type=float, default=None,
+              help="Multi: minimum score, in [0, 1) (coral 0.2, tfjs 0.5).")
+@click.option("--nms-radius", type=click.FloatRange(0), default=None,
+              help="Multi: NMS radius in input pixels, finite (coral 10, tfjs 20).")
 @click.option("--candidates", type=click.IntRange(1), default=None, help="Multi: K best local maxima tried as roots (default 64).")
-@click.option("--refine-steps", type=click.IntRange(0), default=None, help="Multi: short-offset refinement steps (coral 5, tfjs 2).")
+@click.option("--refine-steps", type=click.IntRange(0, MAX_REFINE_STEPS), default=None,
+              help=f"Multi: short-offset refinement steps, 0..{MAX_REFINE_STEPS} (coral 5, tfjs 2).")
 @click.option("--tie-order", type=click.Choice(["scan", "heap"]), default=None,
               help="Multi: equal-score candidates in scan order (one TopK; the default) or in the "
                    "order the preset's heap pops them (heap: Coral's std::priority_queue or TF.js's "
@@ -55,15 +49,20 @@ def cli():
                    "grid: y = row/(h-1)*input_h + offset, score = raw heatmap value.")
 @click.option("--layout", type=click.Choice(["onnxpose", "movenet"]), default="onnxpose", show_default=True,
               help="Single: onnxpose: keypoints [N,17,3] px + pose_score [N]. "
-                   "movenet: output_0 [N,1,17,3], y/x divided by input height/width.")
+                   "movenet: output_0 [N,1,17,3], y/x divided by input height/width. "
+                   "Multi-only options with single, and single-only ones with multi, are refused.")
 @click.option("--keep-heads", is_flag=True, help="Also output the float heads (heatmaps, short_offsets, displacements).")
 @click.option("--heatmaps", default=None, help="Output name of the heatmap head (overrides discovery).")
 @click.option("--offsets", default=None, help="Output name of the short-offset head.")
 @click.option("--displacements", default=None, help="Output name(s) of the displacement head(s), comma-separated (64, or fwd,bwd).")
 @click.option("--output-stride", type=click.IntRange(1), default=None, help="Override the inferred output stride.")
-@click.option("--input-size", default=None, help="Fix the input size HxW (for models with a dynamic one).")
+@click.option("--input-size", default=None,
+              help="Input size HxW: fixes a dynamic one, or rebuilds a fixed-size (fully "
+                   "convolutional) backbone at another size (the build says so); the heads' "
+                   "grid must fit an output stride.")
 @click.option("--normalization", type=click.Choice(["none", "minus_one_to_one", "zero_to_one"]), default=None,
-              help="How pixels 0..255 map to the model input (default: none for uint8 inputs, minus_one_to_one for float).")
+              help="Float inputs: how pixels 0..255 map to the model input (default "
+                   "minus_one_to_one); refused for uint8 inputs, which take raw pixels.")
 @click.option("--opset", type=click.IntRange(17), default=17, show_default=True, help="ONNX opset.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def build(model, output, decoder, preset, max_poses, score_threshold, nms_radius, candidates,
@@ -78,9 +77,7 @@ def build(model, output, decoder, preset, max_poses, score_threshold, nms_radius
     multi_flags = dict(max_poses=max_poses, score_threshold=score_threshold, nms_radius=nms_radius,
                        candidates=candidates, refine_steps=refine_steps, tie_order=tie_order)
     preset_given = click.get_current_context().get_parameter_source("preset").name != "DEFAULT"
-    overrides = HeadOverrides(heatmaps, offsets,
-                              tuple(d for d in (displacements or "").split(",") if d),
-                              output_stride)
+    overrides = HeadOverrides(heatmaps, offsets, opt.names(displacements), output_stride)
 
     def progress(step, message):
         if not quiet:
@@ -89,7 +86,7 @@ def build(model, output, decoder, preset, max_poses, score_threshold, nms_radius
     result = build_model(model, output, decoder=decoder, single=SinglePoseSettings(coordinates, layout),
                          multi_preset=preset if preset_given else None,
                          multi_overrides=multi_flags, keep_heads=keep_heads, overrides=overrides,
-                         normalization=normalization, input_size=_size(input_size), opset=opset,
+                         normalization=normalization, input_size=opt.size(input_size, "--input-size"), opset=opset,
                          progress=progress)
     heads = result.heads
     click.echo(f"wrote {result.output}")
@@ -97,6 +94,10 @@ def build(model, output, decoder, preset, max_poses, score_threshold, nms_radius
     dims = f"N,{hw},3" if heads.input.layout == "NHWC" else f"N,3,{hw}"
     click.echo(f"  input {heads.input.name} {heads.input.dtype} [{dims}] ({heads.input.layout}); "
                f"output stride {heads.output_stride}; grid {heads.grid[0]}x{heads.grid[1]}")
+    if result.input_size_changed:
+        (h0, w0), (h1, w1) = result.input_size_changed
+        click.echo(f"  backbone input changed from {h0}x{w0} to {h1}x{w1} (--input-size; the "
+                   "backbone is fully convolutional)")
     click.echo(f"  decoder {json.dumps(result.decoder)}")
     click.echo(f"  outputs {', '.join(result.outputs)}")
     v = result.validation
@@ -106,11 +107,14 @@ def build(model, output, decoder, preset, max_poses, score_threshold, nms_radius
 
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def inspect(model, as_json):
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON (tensors as {name, shape, dtype}; a dynamic dimension is null).")
+@click.option("--input-size", default=None,
+              help="Inspect at input size HxW (for models with a dynamic one).")
+def inspect(model, as_json, input_size):
     """Print MODEL's inputs, heads, output stride, quantization and op counts."""
     from onnxpose.inspect import format_report, inspect_model
-    report = inspect_model(model)
+    report = inspect_model(model, input_size=opt.size(input_size, "--input-size"))
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
 
 
@@ -118,40 +122,44 @@ def inspect(model, as_json):
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("image", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Write the image with the skeleton(s) drawn (PNG/JPEG by extension).")
-@click.option("--json", "as_json", is_flag=True, help="Print the poses as JSON.")
+              help="Write the image with the skeleton(s) drawn; the format follows the extension "
+                   "(.png .jpg .jpeg .bmp .webp .tif .tiff). Written before anything is printed.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the poses as JSON (keypoints below --min-score left out; see README).")
 @click.option("--providers", default="auto", show_default=True,
               help="auto (TensorRT > CUDA > CPU, those that load) or a list like cuda,cpu.")
 @click.option("--min-score", type=float, default=0.2, show_default=True,
-              help="Keypoints below this score are not drawn or listed.")
+              help="Keypoints below this score (in [0, 1]) are not drawn, printed or in the JSON.")
 def predict(model, image, out, as_json, providers, min_score):
-    """Run a built MODEL on IMAGE; print keypoints and optionally draw them."""
+    """Run a built MODEL on IMAGE; print keypoints (y, x in IMAGE's pixels) and optionally
+    draw them."""
     from onnxpose.io import atomic_output, check_output_path
     from onnxpose.runtime.draw import draw_poses
     from onnxpose.runtime.images import load_image
     from onnxpose.runtime.session import PoseSession
 
+    opt.min_score(min_score)
     if out is not None:
         check_output_path(out)
+        fmt = opt.image_format(out)
     session = PoseSession(model, providers=providers)
     picture = load_image(image)
     result = session.predict(picture)
+    if out is not None:  # the file first: a closed stdout (| head) must not lose it
+        with atomic_output(out) as tmp:
+            draw_poses(picture, result, min_score).save(tmp, format=fmt)
+        click.echo(f"wrote {out}", err=True)
     if as_json:
         payload = {"model": str(model), "image": str(image), "providers": session.providers,
-                   **result.to_dict()}
-        click.echo(json.dumps(payload, indent=2))
+                   "min_score": min_score, **result.to_dict(min_score)}
+        click.echo(json.dumps(payload, indent=2, allow_nan=False))
     else:
         click.echo(f"{image}: {len(result.scores)} pose(s) on {session.providers[0]}")
         for index, pose in enumerate(result.poses):
             click.echo(f"pose {index}: score {pose.score:.3f}")
             for k in pose.keypoints:
                 if k.score >= min_score:
-                    click.echo(f"  {k.name:<14} x {k.x:8.1f}  y {k.y:8.1f}  score {k.score:.3f}")
-    if out is not None:
-        fmt = "JPEG" if out.suffix.lower() in (".jpg", ".jpeg") else "PNG"
-        with atomic_output(out) as tmp:
-            draw_poses(picture, result, min_score).save(tmp, format=fmt)
-        click.echo(f"wrote {out}", err=True)
+                    click.echo(f"  {k.name:<14} y {k.y:8.1f}  x {k.x:8.1f}  score {k.score:.3f}")
 
 
 @cli.command()
@@ -160,39 +168,10 @@ def predict(model, image, out, as_json, providers, min_score):
 def golden(out):
     """Regenerate the golden decoder-only graphs (graphs/*.onnx) checked by the tests."""
     from onnxpose.decoder.golden import write_goldens
-    if not out.is_dir():
-        raise OnnxPoseError(out, "no such directory")
+    from onnxpose.io import check_output_directory
+    check_output_directory(out, must_exist=True)
     for path in write_goldens(out):
         click.echo(f"wrote {path}")
-
-
-def _batches(value: str) -> tuple[int, ...]:
-    try:
-        batches = tuple(int(v) for v in value.split(",") if v.strip())
-        if not batches or min(batches) < 1:
-            raise ValueError
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a list of positive batch sizes (e.g. 1,8,32)")
-    return batches
-
-
-def _bench_command(ctx) -> str:
-    """The bench command line with every option that differs from its default."""
-    words = ["onnxpose", "bench", str(ctx.params["model"])]
-    for param in ctx.command.params:
-        if not isinstance(param, click.Option) or param.name == "quiet":
-            continue
-        if ctx.get_parameter_source(param.name).name == "DEFAULT":
-            continue
-        value = ctx.params[param.name]
-        if param.is_flag and param.secondary_opts:
-            words.append(param.opts[0] if value else param.secondary_opts[0])
-        elif param.is_flag:
-            if value:
-                words.append(param.opts[0])
-        else:
-            words += [param.opts[0], str(value)]
-    return " ".join(words)
 
 
 @cli.command()
@@ -200,7 +179,8 @@ def _bench_command(ctx) -> str:
 @click.option("--providers", default="cpu,cuda,tensorrt", show_default=True,
               help="Execution providers to benchmark (or all); one that does not load here is skipped "
                    "with a one-line note, never replaced.")
-@click.option("--batch", "batches", default="1,8,32", show_default=True, help="Batch sizes.")
+@click.option("--batch", "batches", default="1,8,32", show_default=True,
+              help="Batch sizes, comma-separated positive integers.")
 @click.option("--runs", type=click.IntRange(1), default=50, show_default=True,
               help="Timed runs per case.")
 @click.option("--warmup", type=click.IntRange(0), default=5, show_default=True,
@@ -208,7 +188,8 @@ def _bench_command(ctx) -> str:
 @click.option("--threads", type=click.IntRange(1), default=None,
               help="CPU threads (intra_op_num_threads; TFLite num_threads). Default: onnxruntime's.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("bench-results"),
-              show_default=True, help="Directory for JSON, CSV, Markdown and PNG results.")
+              show_default=True, help="Directory for JSON, CSV, Markdown and PNG results (created "
+                                      "if new; a file or a link there is refused).")
 @click.option("--placement", is_flag=True,
               help="Also report which provider runs every decoder node (placement.json).")
 @click.option("--image", type=click.Path(path_type=Path), default=None,
@@ -234,12 +215,12 @@ def bench(model, providers, batches, runs, warmup, threads, out, placement, imag
     from onnxpose.bench import BenchConfig, run_bench, write_reports
     from onnxpose.bench.options import TensorrtOptions
 
-    config = BenchConfig(model=model, providers=providers, batches=_batches(batches), runs=runs,
+    config = BenchConfig(model=model, providers=providers, batches=opt.batches(batches), runs=runs,
                          warmup=warmup, threads=threads, out=out, placement=placement, image=image,
                          multi=multi, tflite=tflite, io_binding=io_binding,
                          trt=TensorrtOptions(trt_fp16, trt_cache, trt_workspace), label=label,
                          progress=not quiet,
-                         command=_bench_command(click.get_current_context()),
+                         command=opt.bench_command(click.get_current_context()),
                          log=lambda message: click.echo(message, err=True))
     results = run_bench(config)
     for path in write_reports(results, out):
@@ -261,9 +242,21 @@ def main(argv=None) -> int:
         return 2
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except click.UsageError as exc:  # one line, like every other error
+        command = exc.ctx.command_path if exc.ctx is not None else "onnxpose"
+        click.echo(f"onnxpose: error: {exc.format_message()} (see {command} --help)", err=True)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
+    except BrokenPipeError:  # stdout closed early (| head): quiet, like other Unix tools
+        _silence_stdout()
+        return 141
+    except SystemExit as exc:  # click turns a closed stdout (EPIPE) into exit(1)
+        if isinstance(exc.__context__, BrokenPipeError):
+            _silence_stdout()
+            return 141
+        raise
     except click.exceptions.Abort:
         click.echo("onnxpose: aborted", err=True)
         return 130
@@ -277,6 +270,16 @@ def main(argv=None) -> int:
         click.echo(f"onnxpose: error: internal error: {type(exc).__name__}: {text} "
                    "(set ONNXPOSE_DEBUG=1 for a traceback)", err=True)
         return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

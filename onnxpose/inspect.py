@@ -12,20 +12,39 @@ require_extra("build", ("tf2onnx", "tensorflow"), "onnxpose inspect")
 
 from onnxpose.convert import convert_to_onnx  # noqa: E402
 from onnxpose.heads import HeadOverrides, locate_heads, strip_coral_decoder_op
-from onnxpose.heads.tensors import graph_inputs, graph_outputs
+from onnxpose.heads.locate import set_input_size
+from onnxpose.heads.tensors import TensorInfo, graph_inputs, graph_outputs
 from onnxpose.metadata import parse_metadata
 
 
-def inspect_model(path: str | os.PathLike, overrides: HeadOverrides = HeadOverrides()) -> dict:
-    """A JSON-ready description: inputs, outputs, heads, stride, quantization, op counts."""
+def tensor_dict(info: TensorInfo) -> dict:
+    """{"name", "shape": [ints, null for a dynamic dimension], "dtype": "uint8" or null}."""
+    return {"name": info.name,
+            "shape": [d if isinstance(d, int) and d > 0 else None for d in info.shape],
+            "dtype": str(info.dtype) if info.dtype is not None else None}
+
+
+def _describe(tensor: dict) -> str:
+    dims = "x".join("?" if d is None else str(d) for d in tensor["shape"])
+    return f"{tensor['name']} {tensor['dtype'] or '?'} [{dims}]"
+
+
+def inspect_model(path: str | os.PathLike, overrides: HeadOverrides = HeadOverrides(),
+                  input_size: tuple[int, int] | None = None) -> dict:
+    """A JSON-ready description (plain data: names, lists, numbers): inputs, outputs, heads,
+    stride, quantization, op counts. ``input_size`` (H, W) fixes a dynamic input size first."""
     path = os.fspath(path)
     model, source_format = convert_to_onnx(path)
     metadata = parse_metadata({p.key: p.value for p in model.metadata_props})
+    coral_op = None
+    if input_size is not None and metadata is None:
+        coral_op = strip_coral_decoder_op(model, path)
+        set_input_size(model, input_size, path)
     report = {
         "file": path,
         "format": source_format,
-        "inputs": [i.describe() for i in graph_inputs(model)],
-        "outputs": [o.describe() for o in graph_outputs(model)],
+        "inputs": [tensor_dict(i) for i in graph_inputs(model)],
+        "outputs": [tensor_dict(o) for o in graph_outputs(model)],
         "op_counts": dict(sorted(Counter(n.op_type for n in model.graph.node).items())),
         "nodes": len(model.graph.node),
     }
@@ -38,7 +57,7 @@ def inspect_model(path: str | os.PathLike, overrides: HeadOverrides = HeadOverri
                                         "dtype": metadata.input_dtype,
                                         "normalization": metadata.normalization}}
         return report
-    coral_op = strip_coral_decoder_op(model, path)
+    coral_op = coral_op or strip_coral_decoder_op(model, path)
     if coral_op is not None:
         report["coral_decoder_op"] = coral_op
     try:
@@ -59,8 +78,8 @@ def inspect_model(path: str | os.PathLike, overrides: HeadOverrides = HeadOverri
 
 def format_report(report: dict) -> str:
     lines = [f"{report['file']} ({report['format']})"]
-    lines += [f"  input   {i}" for i in report["inputs"]]
-    lines += [f"  output  {o}" for o in report["outputs"]]
+    lines += [f"  input   {_describe(i)}" for i in report["inputs"]]
+    lines += [f"  output  {_describe(o)}" for o in report["outputs"]]
     if "onnxpose" in report:
         meta = report["onnxpose"]
         lines.append(f"  onnxpose {meta['version']} model: decoder {meta['decoder']}")

@@ -19,15 +19,46 @@ from onnxpose.errors import OnnxPoseError
 
 
 def check_output_path(path: str | os.PathLike) -> Path:
-    """Fail early (before long work) if ``path`` cannot be written."""
+    """Fail early (before long work) if ``path`` cannot be written.
+
+    A new path or an existing regular file is fine (it is replaced by a rename). Anything
+    else that exists is refused: a symbolic link (onnxpose neither writes through a link nor
+    replaces it: give the link's target), a directory, a device (``/dev/null``), a FIFO or a
+    socket, which a rename would turn into a regular file.
+    """
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
+    if path.is_symlink():
+        raise OnnxPoseError(path, "output path is a symbolic link; onnxpose does not write "
+                                  "through or replace links (give the target path)")
     if path.is_dir():
         raise OnnxPoseError(path, "output path is a directory")
+    if path.exists() and not path.is_file():
+        raise OnnxPoseError(path, "output path exists and is not a regular file (a device, "
+                                  "FIFO or socket); give a new path or a regular file")
     if not parent.is_dir():
         raise OnnxPoseError(path, f"output directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise OnnxPoseError(path, f"output directory {parent} is not writable")
+    return path
+
+
+def check_output_directory(path: str | os.PathLike, *, must_exist: bool = False) -> Path:
+    """Fail early if ``path`` cannot be used as an output directory (created if new)."""
+    path = Path(path)
+    if path.is_symlink():
+        raise OnnxPoseError(path, "output directory is a symbolic link; onnxpose does not "
+                                  "write through links (give the target path)")
+    if path.exists() and not path.is_dir():
+        raise OnnxPoseError(path, "is not a directory")
+    if not path.exists():
+        if must_exist:
+            raise OnnxPoseError(path, "no such directory")
+        parent = path.parent if str(path.parent) else Path(".")
+        if not parent.is_dir():
+            raise OnnxPoseError(path, f"output directory {parent} does not exist")
+    elif not os.access(path, os.W_OK):
+        raise OnnxPoseError(path, "output directory is not writable")
     return path
 
 

@@ -66,7 +66,9 @@ def write_metadata(model: onnx.ModelProto, values: dict) -> None:
     del model.metadata_props[:]
     model.metadata_props.extend(keep)
     for key, value in values.items():
-        model.metadata_props.add(key=PREFIX + key, value=json.dumps(value, sort_keys=True))
+        # strict JSON: a NaN or infinity is a bug upstream, never written as non-JSON NaN
+        model.metadata_props.add(key=PREFIX + key,
+                                 value=json.dumps(value, sort_keys=True, allow_nan=False))
 
 
 def parse_metadata(props: dict[str, str]) -> PoseModelInfo | None:

@@ -10,13 +10,16 @@ from pathlib import Path
 
 from onnxpose.io import atomic_output
 
-SUMMARY_FIELDS = ("provider", "batch", "case", "label", "runs", "warmup", "p50_ms", "p90_ms",
+SUMMARY_FIELDS = ("provider", "batch", "case", "label", "runs", "warmup", "p50_ms", "p25_ms",
+                  "p75_ms", "iqr_ms", "p90_ms",
                   "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_ips",
                   "session_create_s", "first_run_ms", "max_position_diff_px", "max_score_diff",
                   "error")
 COMPARISON_FIELDS = ("provider", "batch", "single_decode_overhead_ms",
-                     "single_decode_overhead_ratio", "multi_decode_overhead_ms",
-                     "multi_decode_overhead_ratio", "speedup_vs_loop", "speedup_vs_numpy",
+                     "single_decode_overhead_ratio", "single_decode_overhead_noise_ms",
+                     "single_decode_overhead_within_noise", "multi_decode_overhead_ms",
+                     "multi_decode_overhead_ratio", "multi_decode_overhead_noise_ms",
+                     "multi_decode_overhead_within_noise", "speedup_vs_loop", "speedup_vs_numpy",
                      "speedup_vs_tflite", "decode_only_onnxpose_ms", "decode_only_multi_ms",
                      "decode_only_loop_ms", "decode_only_numpy_ms", "decode_only_speedup_vs_loop",
                      "decode_only_speedup_vs_numpy")
@@ -28,6 +31,30 @@ HOSTS = (TFLITE, PYTHON)
 def _p50(record) -> float | None:
     value = record.get("p50_ms") if record else None
     return value if value is not None and not math.isnan(value) and value > 0 else None
+
+
+def _iqr(record) -> float | None:
+    value = record.get("iqr_ms") if record else None
+    return value if value is not None and not math.isnan(value) else None
+
+
+def noise_ms(a: dict | None, b: dict | None) -> float | None:
+    """The spread a difference of two cases' p50 must exceed to mean something: the sum of
+    their interquartile ranges (p25..p75 of the timed runs); None without samples."""
+    spreads = (_iqr(a), _iqr(b))
+    return None if None in spreads else spreads[0] + spreads[1]
+
+
+def _overhead_fields(row: dict, name: str, case: dict | None, base: dict | None) -> None:
+    value, reference = _p50(case), _p50(base)
+    if not (value and reference):
+        return
+    row[f"{name}_decode_overhead_ms"] = value - reference
+    row[f"{name}_decode_overhead_ratio"] = value / reference
+    noise = noise_ms(case, base)
+    if noise is not None:
+        row[f"{name}_decode_overhead_noise_ms"] = noise
+        row[f"{name}_decode_overhead_within_noise"] = abs(value - reference) < noise
 
 
 def comparisons(records: list[dict]) -> list[dict]:
@@ -43,12 +70,9 @@ def comparisons(records: list[dict]) -> list[dict]:
         loop, numpy_ = get("raw+loop"), get("raw+numpy")
         tflite = _p50(by.get((TFLITE, batch, "tflite+numpy")))
         row = {"provider": provider, "batch": batch}
-        if single and raw:
-            row["single_decode_overhead_ms"] = single - raw
-            row["single_decode_overhead_ratio"] = single / raw
-        if multi and raw_all:
-            row["multi_decode_overhead_ms"] = multi - raw_all
-            row["multi_decode_overhead_ratio"] = multi / raw_all
+        record = lambda case: by.get((provider, batch, case))
+        _overhead_fields(row, "single", record("onnxpose-single"), record("raw"))
+        _overhead_fields(row, "multi", record("onnxpose-multi"), record("raw-all"))
         if single and loop:
             row["speedup_vs_loop"] = loop / single
         if single and numpy_:
@@ -140,10 +164,24 @@ def _ms(value):
     return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}" if abs(value) < 100 else f"{value:.1f}"
 
 
-def _overhead(ms, ratio):
+def _overhead(comparison: dict, name: str) -> str:
+    ms = comparison.get(f"{name}_decode_overhead_ms")
     if ms is None:
         return "—"
-    return f"{'+' if ms >= 0 else '−'}{_ms(abs(ms))} ms (×{ratio:.3f})"
+    ratio = comparison[f"{name}_decode_overhead_ratio"]
+    text = f"{'+' if ms >= 0 else '−'}{_ms(abs(ms))} ms (×{ratio:.3f})"
+    noise = comparison.get(f"{name}_decode_overhead_noise_ms")
+    if noise is not None:
+        text += f" ±{_ms(noise)}"
+        if comparison.get(f"{name}_decode_overhead_within_noise"):
+            text += ", within noise"
+    return text
+
+
+def _spread(record: dict) -> str:
+    if record.get("p25_ms") is None:
+        return "—"
+    return f"{_ms(record['p25_ms'])}–{_ms(record['p75_ms'])}"
 
 
 def _speedup(value):
@@ -175,18 +213,20 @@ def markdown(results: dict) -> str:
         else:
             lines.append(f"- skipping {skip['case']}: {skip['reason']}")
     lines += ["", "## Latency per batch (ms) and throughput", "",
-              "| provider | batch | case | p50 | p90 | p99 | images/s | session create (s) | first run (ms) |",
-              "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+              "| provider | batch | case | p50 | p25–p75 | p90 | p99 | images/s | session create (s) | first run (ms) |",
+              "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results["results"]:
         if r.get("error"):
             lines.append(f"| {r['provider']} | {r['batch']} | {r['case']} | failed: {r['error']} "
-                         "| | | | | |")
+                         "| | | | | | |")
             continue
         lines.append(f"| {r['provider']} | {r['batch']} | {r['case']} | {_ms(r['p50_ms'])} | "
-                     f"{_ms(r['p90_ms'])} | {_ms(r['p99_ms'])} | {_fmt(r['throughput_ips'], 1)} | "
+                     f"{_spread(r)} | {_ms(r['p90_ms'])} | {_ms(r['p99_ms'])} | {_fmt(r['throughput_ips'], 1)} | "
                      f"{_fmt(r['session_create_s'], 3)} | {_ms(r['first_run_ms'])} |")
     lines += ["", "## In-graph decoding vs the alternatives (ratios of p50, same run)", "",
-              "Decode overhead: onnxpose model − raw model (same backbone, heads only). "
+              "Decode overhead: onnxpose model − raw model (same backbone, heads only); ± is "
+              "the noise, the two cases' p25–p75 spreads added, and a difference smaller than "
+              "it is marked within noise (more --runs narrow it). "
               "Speedup: p50 of the alternative ÷ p50 of the onnxpose single-pose model "
               "(TFLite runs on the CPU).", "",
               "| provider | batch | decode overhead, single | decode overhead, multi | "
@@ -194,8 +234,7 @@ def markdown(results: dict) -> str:
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for c in results["comparisons"]:
         lines.append(f"| {c['provider']} | {c['batch']} | "
-                     f"{_overhead(c.get('single_decode_overhead_ms'), c.get('single_decode_overhead_ratio'))} | "
-                     f"{_overhead(c.get('multi_decode_overhead_ms'), c.get('multi_decode_overhead_ratio'))} | "
+                     f"{_overhead(c, 'single')} | {_overhead(c, 'multi')} | "
                      f"{_speedup(c.get('speedup_vs_loop'))} | {_speedup(c.get('speedup_vs_numpy'))} | "
                      f"{_speedup(c.get('speedup_vs_tflite'))} |")
     if any(c.get("decode_only_onnxpose_ms") or c.get("decode_only_loop_ms") for c in results["comparisons"]):
@@ -221,6 +260,11 @@ def markdown(results: dict) -> str:
             lines.append(f"- {p['provider']} / {p['case']}: {len(p['decoder_nodes'])} decoder nodes: "
                          f"{counts}")
     return "\n".join(lines) + "\n"
+
+
+#: every file ``write_reports`` may write into the output directory
+REPORT_FILES = ("bench.json", "bench_summary.csv", "bench_samples.csv", "bench_comparisons.csv",
+                "bench.md", "latency.png", "decode_overhead.png", "placement.json")
 
 
 def write_reports(results: dict, out: Path) -> list[Path]:

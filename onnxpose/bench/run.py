@@ -20,7 +20,7 @@ from onnxpose.bench.report import PYTHON, TFLITE, comparisons, write_reports
 from onnxpose.bench.system import load_average, system_info
 from onnxpose.bench.timing import measure_group, summarize
 from onnxpose.errors import OnnxPoseError
-from onnxpose.io import check_output_path
+from onnxpose.io import check_output_directory, check_output_path
 
 
 def _stderr(message: str) -> None:
@@ -60,8 +60,8 @@ class BenchConfig:
             raise OnnxPoseError(None, "--threads must be at least 1")
         if self.image is not None and not Path(self.image).is_file():
             raise OnnxPoseError(self.image, "no such image file")
-        if self.out is not None and Path(self.out).exists() and not Path(self.out).is_dir():
-            raise OnnxPoseError(self.out, "--out must be a directory")
+        if self.out is not None:
+            check_output_directory(self.out)
         if not Path(self.model).exists():
             raise OnnxPoseError(self.model, "no such model file or directory")
 
@@ -145,7 +145,9 @@ def run_bench(config: BenchConfig) -> dict:
     log = config.log
     if config.out is not None:
         Path(config.out).mkdir(parents=True, exist_ok=True)
-        check_output_path(Path(config.out) / "bench.json")
+        from onnxpose.bench.report import REPORT_FILES
+        for name in REPORT_FILES:  # a link or a device there is refused now, not after the runs
+            check_output_path(Path(config.out) / name)
     usable, skipped = plan_providers(config.providers)
     for skip in skipped:
         log(skip["reason"])

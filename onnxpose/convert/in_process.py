@@ -124,6 +124,18 @@ def check_onnxpose_metadata(model: onnx.ModelProto, path) -> None:
         raise OnnxPoseError(path, f"corrupt onnxpose metadata ({first_line(exc)})") from exc
 
 
+def _without_coral_decoder_op(model: onnx.ModelProto, path) -> onnx.ModelProto:
+    """The model to check: a tf2onnx conversion of a Coral ``_decoder.tflite`` keeps the
+    custom op (``TFL_PosenetDecoderOp``, no schema) that ``build`` cuts off; check the rest."""
+    from onnxpose.heads.coral_decoder_op import OP_SUFFIX, strip_coral_decoder_op
+    if not any(n.op_type.endswith(OP_SUFFIX) for n in model.graph.node):
+        return model
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    strip_coral_decoder_op(copy, path)
+    return copy
+
+
 def convert_onnx(path: Path, opset: int) -> onnx.ModelProto:
     try:
         # never follow external-data references out of the file (refused below)
@@ -140,7 +152,9 @@ def convert_onnx(path: Path, opset: int) -> onnx.ModelProto:
                                   "(save it as one file: onnx.save(model, path, "
                                   "save_as_external_data=False))")
     try:
-        onnx.checker.check_model(model)
+        onnx.checker.check_model(_without_coral_decoder_op(model, path))
+    except OnnxPoseError:
+        raise
     except Exception as exc:
         raise OnnxPoseError(path, f"not a valid ONNX model ({first_line(exc)})") from exc
     check_onnxpose_metadata(model, path)

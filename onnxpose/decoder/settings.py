@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 COORDINATES = ("stride", "grid")
@@ -10,6 +11,10 @@ LAYOUTS = ("onnxpose", "movenet")
 PRESETS = ("coral", "tfjs")
 TIE_ORDERS = ("scan", "heap")
 CORAL_RELEASES = ("frogfish", "grouper")
+#: upper bound of ``refine_steps`` (each step is unrolled in the graph; Coral uses 5, TF.js 2)
+MAX_REFINE_STEPS = 16
+#: Coral's ``Logodds`` (-log(1 / (p + 1e-6) - 1)) is finite only below this threshold
+CORAL_MAX_SCORE_THRESHOLD = 1.0 - 1e-6
 
 
 @dataclass(frozen=True)
@@ -82,8 +87,19 @@ class MultiPoseSettings:
             raise ValueError(f"preset must be one of {PRESETS}, not {self.preset!r}")
         if self.max_poses < 1 or self.candidates < 1:
             raise ValueError("max_poses and candidates must be at least 1")
-        if self.refine_steps < 0 or self.nms_radius < 0:
-            raise ValueError("refine_steps and nms_radius must not be negative")
+        for name in ("score_threshold", "nms_radius"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, not {getattr(self, name)!r}")
+        if not 0.0 <= self.score_threshold < 1.0:
+            raise ValueError(f"score_threshold must be in [0, 1), not {self.score_threshold!r}")
+        if self.preset == "coral" and self.score_threshold >= CORAL_MAX_SCORE_THRESHOLD:
+            raise ValueError(f"score_threshold {self.score_threshold!r} is too close to 1: Coral's "
+                             f"log-odds need it below {CORAL_MAX_SCORE_THRESHOLD}")
+        if self.nms_radius < 0:
+            raise ValueError(f"nms_radius must not be negative, not {self.nms_radius!r}")
+        if not 0 <= self.refine_steps <= MAX_REFINE_STEPS:
+            raise ValueError(f"refine_steps must be in 0..{MAX_REFINE_STEPS}, not "
+                             f"{self.refine_steps!r}")
         if self.tie_order not in TIE_ORDERS:
             raise ValueError(f"tie_order must be one of {TIE_ORDERS}, not {self.tie_order!r}")
         if self.coral_release not in CORAL_RELEASES:

@@ -8,6 +8,7 @@ the graph's outputs and removes the op, so a standard-op decoder can follow.
 
 from __future__ import annotations
 
+import numpy as np
 import onnx
 from onnx import helper
 
@@ -15,6 +16,11 @@ from onnxpose.errors import OnnxPoseError
 
 OP_SUFFIX = "PosenetDecoderOp"
 _OPTION_NAMES = ("max_detections", "score_threshold", "nms_radius", "stride")
+
+
+def float32_as_written(value) -> float:
+    """The shortest decimal that reads back as the same float32 (0.2, not 0.20000000298...)."""
+    return float(str(np.float32(value)))
 
 
 def strip_coral_decoder_op(model: onnx.ModelProto, source: str) -> dict | None:
@@ -49,8 +55,8 @@ def strip_coral_decoder_op(model: onnx.ModelProto, source: str) -> dict | None:
                               for name in node.input)
     return {
         "max_detections": int(options["max_detections"]),
-        "score_threshold": float(options["score_threshold"]),
-        "nms_radius": float(options["nms_radius"]),
+        "score_threshold": float32_as_written(options["score_threshold"]),
+        "nms_radius": float32_as_written(options["nms_radius"]),
         "stride": int(options["stride"]),
         "heads": list(node.input),
     }

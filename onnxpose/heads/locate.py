@@ -126,7 +126,8 @@ def _is_short_offset_name(name: str) -> bool:
     return "offset" in name and "mid" not in name and "disp" not in name
 
 
-def _choose_heads(outputs: list[TensorInfo], layout: str, overrides: HeadOverrides, source: str):
+def _choose_heads(outputs: list[TensorInfo], layout: str, overrides: HeadOverrides, source: str,
+                  need_displacements: bool = True):
     by_name = {o.name: o for o in outputs}
     rank4 = [o for o in outputs if o.rank == 4]
 
@@ -153,8 +154,13 @@ def _choose_heads(outputs: list[TensorInfo], layout: str, overrides: HeadOverrid
     if overrides.displacements:
         displacements = tuple(_by_name(by_name, n, source) for n in overrides.displacements)
     else:
-        displacements = _choose_displacements(with_channels(DISPLACEMENT_CHANNELS),
-                                              with_channels(HALF_DISPLACEMENT_CHANNELS), source)
+        try:
+            displacements = _choose_displacements(with_channels(DISPLACEMENT_CHANNELS),
+                                                  with_channels(HALF_DISPLACEMENT_CHANNELS), source)
+        except OnnxPoseError:
+            if need_displacements:
+                raise
+            displacements = ()  # single-pose decoding never reads them
     return heatmaps, short, displacements
 
 
@@ -206,12 +212,18 @@ def infer_output_stride(model_input: ModelInput, grid: tuple[int, int], source: 
 
 
 def locate_heads(model: onnx.ModelProto, source: str,
-                 overrides: HeadOverrides = HeadOverrides()) -> Heads:
-    """Find input and heads of ``model``; ``source`` names the file in errors."""
+                 overrides: HeadOverrides = HeadOverrides(),
+                 need_displacements: bool = True) -> Heads:
+    """Find input and heads of ``model``; ``source`` names the file in errors.
+
+    ``need_displacements`` False (single-pose): displacement heads that discovery cannot
+    pin down (several candidates, odd channel counts) are left out instead of refused.
+    """
     model_input = locate_input(model, source)
     layout = model_input.layout
     outputs = graph_outputs(model)
-    heatmaps, short, displacements = _choose_heads(outputs, layout, overrides, source)
+    heatmaps, short, displacements = _choose_heads(outputs, layout, overrides, source,
+                                                   need_displacements)
     _check_head(heatmaps, "heatmaps", HEATMAP_CHANNELS, layout, source)
     _check_head(short, "short-offset", SHORT_OFFSET_CHANNELS, layout, source)
     expected = DISPLACEMENT_CHANNELS if len(displacements) == 1 else HALF_DISPLACEMENT_CHANNELS
@@ -219,6 +231,9 @@ def locate_heads(model: onnx.ModelProto, source: str,
         raise OnnxPoseError(source, "give one 64-channel or two 32-channel displacement heads")
     for d in displacements:
         _check_head(d, "displacement", expected, layout, source)
+    if not need_displacements and not overrides.displacements and displacements and any(
+            _spatial(d, layout) != _spatial(heatmaps, layout) for d in displacements):
+        displacements = ()
 
     heads = (heatmaps, short) + tuple(displacements)
     grid = _spatial(heatmaps, layout)

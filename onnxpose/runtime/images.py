@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -26,6 +27,13 @@ def _check_size(path, width: int, height: int) -> None:
     if width * height > MAX_IMAGE_PIXELS:
         raise OnnxPoseError(path, f"image too large: {width}x{height} is {width * height} pixels, "
                                   f"more than the limit of {MAX_IMAGE_PIXELS}")
+
+
+def _too_large_message(pillow_message: str) -> str:
+    """onnxpose's own limit in the words of _check_size, not Pillow's (twice as large)."""
+    found = re.search(r"\((\d+) pixels\)", pillow_message)
+    size = f"{int(found.group(1))} pixels, " if found else ""
+    return f"image too large: {size}more than the limit of {MAX_IMAGE_PIXELS}"
 
 
 def load_image(image) -> Image.Image:
@@ -69,8 +77,8 @@ def load_image(image) -> Image.Image:
             return _to_rgb(_upright(opened))
     except OnnxPoseError:
         raise
-    except Image.DecompressionBombError as exc:
-        raise OnnxPoseError(path, f"image too large ({exc})") from exc
+    except Image.DecompressionBombError as exc:  # Pillow refuses above 2x its limit in open()
+        raise OnnxPoseError(path, _too_large_message(str(exc))) from exc
     except UnidentifiedImageError as exc:
         raise OnnxPoseError(path, "not an image (unrecognised format)") from exc
     except MemoryError as exc:

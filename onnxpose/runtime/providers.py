@@ -71,17 +71,21 @@ def usable_providers() -> list[str]:
 def resolve_providers(requested="auto") -> list:
     """``"auto"``, a comma-separated string, or a list of names / (name, options) pairs.
 
-    Raises OnnxPoseError naming the first requested provider that does not load.
+    Raises OnnxPoseError naming the first requested provider that does not load. A provider
+    named twice (``cpu,cpu``, ``cuda,CUDAExecutionProvider``) is used once, at its first place.
     """
     import onnxruntime as ort
     if requested is None or requested == "auto":
         return usable_providers()
     if isinstance(requested, str):
         requested = [p for p in requested.split(",") if p.strip()]
-    resolved = []
+    resolved, seen = [], set()
     for entry in requested:
         name, options = (entry if isinstance(entry, tuple) else (entry, None))
         name = canonical(name)
+        if name in seen:
+            continue
+        seen.add(name)
         if name not in ort.get_all_providers():
             raise OnnxPoseError(None, f"unknown execution provider {name!r} "
                                       f"(known: tensorrt, cuda, cpu or a full onnxruntime name)")

@@ -47,11 +47,16 @@ class PoseResult:
                                          for name, (y, x, s) in zip(KEYPOINT_NAMES, kps)))
                 for kps, score in zip(self.keypoints, self.scores)]
 
-    def to_dict(self) -> dict:
+    def to_dict(self, min_score: float | None = None) -> dict:
+        """JSON-ready: ``{"image_size": {"height", "width"}, "poses": [{"score", "keypoints":
+        [{"name", "y", "x", "score"}]}]}``, y and x in image pixels; keypoints scoring below
+        ``min_score`` (if given) are left out."""
         return {"image_size": {"height": self.image_size[0], "width": self.image_size[1]},
                 "poses": [{"score": p.score,
-                           "keypoints": [{"name": k.name, "x": k.x, "y": k.y, "score": k.score}
-                                         for k in p.keypoints]} for p in self.poses]}
+                           "keypoints": [{"name": k.name, "y": k.y, "x": k.x, "score": k.score}
+                                         for k in p.keypoints
+                                         if min_score is None or k.score >= min_score]}
+                          for p in self.poses]}
 
 
 def results_from_outputs(outputs: dict[str, np.ndarray], info, image_sizes) -> list[PoseResult]:
