@@ -38,7 +38,8 @@ VARIANTS = (
 def peer():
     """The installed TF.js peer; a missing install is a failure, not a skip."""
     if not tfjs_available():
-        pytest.fail(f"TF.js peer (peers/node_modules) is not installed: {INSTALL_HINT}")
+        pytest.fail("TF.js peer (peers/node_modules) is not installed or out of date: "
+                    + INSTALL_HINT)
     return decode_multiple_poses_tfjs_peer
 
 

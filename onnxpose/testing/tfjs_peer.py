@@ -24,6 +24,7 @@ no candidate cap and no pose-score threshold. Its arithmetic is in double.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -39,14 +40,18 @@ from onnxpose.reference.pack_poses import pack_poses, stack_batch
 PEERS = Path(__file__).resolve().parents[2] / "peers"
 SCRIPT = PEERS / "tfjs_decode_multiple_poses.js"
 PACKAGE = PEERS / "node_modules" / "@tensorflow-models" / "posenet" / "package.json"
+LOCK = PEERS / "package-lock.json"
+STAMP = PEERS / "node_modules" / ".onnxpose-lock.sha256"  # written by scripts/install_peers.sh
 INSTALL_HINT = "run scripts/install_peers.sh (npm ci of peers/package-lock.json)"
 PACKAGE_REFINE_STEPS = 2
 PACKAGE_LOCAL_MAXIMUM_RADIUS = 1
 
 
 def tfjs_available() -> bool:
-    """Whether node and the installed npm package are there."""
-    return shutil.which("node") is not None and PACKAGE.exists()
+    """Whether node is there and node_modules was installed from the current lock file."""
+    if shutil.which("node") is None or not PACKAGE.exists() or not STAMP.exists():
+        return False
+    return STAMP.read_text().strip() == hashlib.sha256(LOCK.read_bytes()).hexdigest()
 
 
 def _check_settings(settings: MultiPoseSettings) -> None:
@@ -102,7 +107,7 @@ def decode_multiple_poses_tfjs_peer(heatmaps, short_offsets, displacements, outp
     ``decode_multiple_poses_tfjs``: keypoints [N,P,17,3] (y, x, score), pose scores [N,P],
     pose counts [N], poses in decoding order (values rounded to float32 by the packing)."""
     if not tfjs_available():
-        raise RuntimeError(f"TF.js peer not installed ({PACKAGE} missing or no node): "
+        raise RuntimeError(f"TF.js peer not installed or out of date with {LOCK.name}: "
                            f"{INSTALL_HINT}")
     _check_settings(settings)
     heatmaps = np.asarray(heatmaps, np.float32)
