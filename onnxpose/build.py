@@ -17,7 +17,7 @@ from onnxpose import __version__
 from onnxpose.convert import convert_to_onnx
 from onnxpose.convert.convert import DEFAULT_OPSET
 from onnxpose.decoder.attach import append_decoder, finish, make_batch_dynamic
-from onnxpose.decoder.settings import MultiPoseSettings, SinglePoseSettings
+from onnxpose.spec import MultiPoseSettings, SinglePoseSettings
 from onnxpose.errors import OnnxPoseError
 from onnxpose.heads import HeadOverrides, Heads, locate_heads, strip_coral_decoder_op
 from onnxpose.heads.locate import set_input_size

@@ -71,7 +71,7 @@ def build(model, output, decoder, preset, max_poses, score_threshold, nms_radius
     """Build MODEL (.tflite, SavedModel dir, TF.js model.json, .onnx) into an ONNX model
     that outputs keypoints; validated against the numpy reference before it is written."""
     from onnxpose.build import STEPS, build_model
-    from onnxpose.decoder.settings import SinglePoseSettings
+    from onnxpose.spec import SinglePoseSettings
     from onnxpose.heads import HeadOverrides
 
     multi_flags = dict(max_poses=max_poses, score_threshold=score_threshold, nms_radius=nms_radius,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from onnxpose.decoder.settings import MultiPoseSettings
+from onnxpose.spec import MultiPoseSettings
 from onnxpose.keypoints import NUM_KEYPOINTS, POSE_CHAIN
 from onnxpose.reference.bilinear_sample import sample_bilinear
 from onnxpose.reference.build_part_with_score_queue import local_maximum_parts, order_parts

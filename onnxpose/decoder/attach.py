@@ -7,7 +7,7 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from onnxpose.decoder.ops import GraphBuilder
-from onnxpose.decoder.settings import MultiPoseSettings, SinglePoseSettings
+from onnxpose.spec import MultiPoseSettings, SinglePoseSettings
 from onnxpose.decoder.single_pose import append_single_pose_decoder
 from onnxpose.heads import Heads
 

@@ -12,7 +12,7 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from onnxpose.decoder.attach import BATCH, OUTPUT_DTYPES, finish
-from onnxpose.decoder.settings import MultiPoseSettings, SinglePoseSettings
+from onnxpose.spec import MultiPoseSettings, SinglePoseSettings
 from onnxpose.decoder.single_pose import append_single_pose_decoder
 from onnxpose.keypoints import NUM_KEYPOINTS
 

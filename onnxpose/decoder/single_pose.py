@@ -24,7 +24,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from onnxpose.decoder.ops import GraphBuilder
-from onnxpose.decoder.settings import SinglePoseSettings
+from onnxpose.spec import SinglePoseSettings
 from onnxpose.keypoints import NUM_KEYPOINTS
 
 NCHW_FROM_NHWC = (0, 3, 1, 2)

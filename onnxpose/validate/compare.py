@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from onnxpose.decoder.settings import MultiPoseSettings
+from onnxpose.spec import MultiPoseSettings
 from onnxpose.reference.single_pose import decode_single_pose
 
 POSITION_TOLERANCE_PX = 1e-3

@@ -88,7 +88,7 @@ import onnx_graphsurgeon as gs
 from onnxpose.decoder.finite_heads import clipped_heatmaps, finite_heads
 from onnxpose.decoder.heap_order import heap_order
 from onnxpose.decoder.ops import GraphBuilder, LoopBody
-from onnxpose.decoder.settings import MultiPoseSettings
+from onnxpose.spec import MultiPoseSettings
 from onnxpose.keypoints import NUM_EDGES, NUM_KEYPOINTS
 from onnxpose.reference.pose_tree import DirectedEdge, walk_from
 
