@@ -69,7 +69,7 @@ def append_decoder(graph: gs.Graph, heads: Heads, decoder: str,
             raise ValueError("multi-pose decoding needs displacement heads")
         from onnxpose.decoder.multi_pose import append_multi_pose_decoder
         outputs = append_multi_pose_decoder(graph, floats["heatmaps"], floats["short_offsets"],
-                                            floats["displacements"], input_hw,
+                                            floats["displacements"], heads.grid,
                                             heads.output_stride, multi or MultiPoseSettings())
         for name, tensor in outputs.items():
             tensor.name = name

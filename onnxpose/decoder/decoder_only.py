@@ -44,7 +44,7 @@ def decoder_only_model(grid: tuple[int, int], output_stride: int,
         displacements = _head("displacements", grid, 64)
         graph.inputs.append(displacements)
         outputs = append_multi_pose_decoder(graph, heatmaps, short_offsets, displacements,
-                                            input_hw, output_stride, settings)
+                                            grid, output_stride, settings)
     for name, tensor in outputs.items():
         tensor.name = name
         tensor.dtype = OUTPUT_DTYPES.get(name, np.float32)
