@@ -11,6 +11,7 @@ import click
 
 from onnxpose import __version__
 from onnxpose.errors import OnnxPoseError
+from onnxpose.spec import MAX_OPSET, OPSET
 
 
 def _size(value: str | None):
@@ -63,7 +64,9 @@ def cli():
 @click.option("--input-size", default=None, help="Fix the input size HxW (for models with a dynamic one).")
 @click.option("--normalization", type=click.Choice(["none", "minus_one_to_one", "zero_to_one"]), default=None,
               help="How pixels 0..255 map to the model input (default: none for uint8 inputs, minus_one_to_one for float).")
-@click.option("--opset", type=click.IntRange(17), default=17, show_default=True, help="ONNX opset.")
+@click.option("--opset", type=click.IntRange(OPSET, MAX_OPSET), default=OPSET, show_default=True,
+              help=f"ONNX opset ({OPSET} to {MAX_OPSET}; TensorFlow sources are converted at "
+                   f"{OPSET} and upgraded).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def build(model, output, decoder, preset, max_poses, score_threshold, nms_radius, candidates,
           refine_steps, tie_order, coordinates, layout, keep_heads, heatmaps, offsets, displacements,

@@ -18,10 +18,14 @@ from pathlib import Path
 
 import onnx
 
+from onnxpose.spec import MAX_OPSET, OPSET
 from onnxpose.convert.detect import detect_format
 from onnxpose.errors import OnnxPoseError
 
-DEFAULT_OPSET = 17
+DEFAULT_OPSET = OPSET
+#: TensorFlow sources are converted by tf2onnx at this opset (tested with every source
+#: form), then upgraded to the target opset by ``onnx.version_converter``.
+TF_CONVERT_OPSET = OPSET
 TF_FORMATS = ("tflite", "savedmodel", "tfjs")
 #: tf2onnx and TensorFlow keep global graph state: one in-process TF conversion at a time
 TF_LOCK = threading.RLock()
@@ -152,6 +156,11 @@ def convert_onnx(path: Path, opset: int) -> onnx.ModelProto:
     except Exception as exc:
         raise OnnxPoseError(path, f"not a valid ONNX model ({_first_line(exc)})") from exc
     check_onnxpose_metadata(model, path)
+    return upgrade_opset(model, opset, path)
+
+
+def upgrade_opset(model: onnx.ModelProto, opset: int, path) -> onnx.ModelProto:
+    """``model`` at ``opset`` at least (``onnx.version_converter``); never downgrades."""
     onnx_opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
     if onnx_opset < opset:
         try:
@@ -200,12 +209,16 @@ def convert_to_onnx(path: str | Path, opset: int = DEFAULT_OPSET) -> tuple[onnx.
     TF formats are converted in a disposable child process (``onnxpose.convert.isolated``);
     ``ONNXPOSE_ISOLATE=0`` converts them in this process instead.
     """
-    if opset < 17:
-        raise OnnxPoseError(None, f"opset {opset} is too old: onnxpose needs opset 17 or newer")
+    if not OPSET <= opset <= MAX_OPSET:
+        raise OnnxPoseError(None, f"opset {opset} is not supported: onnxpose builds opsets "
+                                  f"{OPSET} to {MAX_OPSET}")
     path = Path(path)
     fmt = detect_format(path)
-    if fmt in TF_FORMATS:
+    if fmt in TF_FORMATS:  # tf2onnx converts at the opset it supports; then upgrade
         from onnxpose.convert.isolated import convert_isolated, isolation_enabled
         if isolation_enabled():
-            return convert_isolated(fmt, path, opset), fmt
+            model = convert_isolated(fmt, path, TF_CONVERT_OPSET)
+        else:
+            model = convert_in_process(fmt, path, TF_CONVERT_OPSET)
+        return upgrade_opset(model, opset, path), fmt
     return convert_in_process(fmt, path, opset), fmt
