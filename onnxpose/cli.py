@@ -60,7 +60,7 @@ def cli():
 @click.option("--heatmaps", default=None, help="Output name of the heatmap head (overrides discovery).")
 @click.option("--offsets", default=None, help="Output name of the short-offset head.")
 @click.option("--displacements", default=None, help="Output name(s) of the displacement head(s), comma-separated (64, or fwd,bwd).")
-@click.option("--output-stride", type=click.IntRange(1), default=None, help="Override the inferred output stride.")
+@click.option("--output-stride", type=click.IntRange(1), default=None, help="Override the inferred output stride; it must fit the input size and the heads' grid (ceil(size / stride) = grid size).")
 @click.option("--input-size", default=None, help="Fix the input size HxW (for models with a dynamic one).")
 @click.option("--normalization", type=click.Choice(["none", "minus_one_to_one", "zero_to_one"]), default=None,
               help="How pixels 0..255 map to the model input (default: none for uint8 inputs, minus_one_to_one for float).")
