@@ -108,3 +108,28 @@ def test_real_uint8_tflite_builds_multi_pose_at_the_highest_opset(quant_tflite):
         == MAX_OPSET
     onnx.checker.check_model(result.model)
     assert result.validation is not None and result.validation.poses_compared > 0
+
+
+@pytest.mark.parametrize("form", ["onnx", "savedmodel"])
+def test_every_source_form_builds_both_decoders_at_the_highest_opset(tmp_path, form):
+    """A plain ONNX source (opset 17) is upgraded; a SavedModel is converted by tf2onnx at
+    17 and upgraded; both decoders are appended at MAX_OPSET and validated."""
+    from onnxpose.build import build_model
+    from onnxpose.testing.toy_models import toy_posenet_onnx, toy_posenet_savedmodel
+    if form == "onnx":
+        source = tmp_path / "toy.onnx"
+        onnx.save(toy_posenet_onnx(), source)
+    else:
+        source = tmp_path / "toy_savedmodel"
+        toy_posenet_savedmodel(source)
+    for decoder in ("single", "multi"):
+        result = build_model(source, None, decoder=decoder, opset=MAX_OPSET)
+        _check_forms_of_default_domain(result.model, MAX_OPSET)
+        assert result.validation is not None
+
+
+def _check_forms_of_default_domain(model, opset):
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) == opset
+    for node in _nodes(model.graph):
+        if node.op_type in AXES_AS_INPUT_SINCE and opset >= AXES_AS_INPUT_SINCE[node.op_type]:
+            assert "axes" not in {a.name for a in node.attribute}, node.name
