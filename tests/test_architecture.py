@@ -55,3 +55,25 @@ def test_decoder_walk_and_channels_agree_with_the_reference():
 
 def test_heatmap_limit_agrees_with_the_reference():
     assert HEATMAP_LIMIT == reference_finite_heads.HEATMAP_LIMIT
+
+
+def test_no_import_cycle_in_spec_decoder_and_reference():
+    def module_name(path: Path) -> str:
+        parts = ["onnxpose", *path.relative_to(PACKAGE).with_suffix("").parts]
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    paths = modules_under("decoder") + modules_under("reference") + [PACKAGE / "spec.py"]
+    graph = {module_name(p): {m for m in imported(p) if m.startswith("onnxpose")} for p in paths}
+    state: dict[str, int] = {}
+
+    def visit(module: str, trail: tuple):
+        if state.get(module) == 1:
+            raise AssertionError(f"import cycle: {' -> '.join(trail + (module,))}")
+        if module in graph and module not in state:
+            state[module] = 1
+            for other in sorted(graph[module]):
+                visit(other, trail + (module,))
+            state[module] = 2
+
+    for module in sorted(graph):
+        visit(module, ())
