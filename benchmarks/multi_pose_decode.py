@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     from onnxpose.bench.timing import measure_group
     from onnxpose.build import build_model
     from onnxpose.decoder.decoder_only import decoder_only_model
-    from onnxpose.decoder.settings import MultiPoseSettings
+    from onnxpose.spec import MultiPoseSettings
     from onnxpose.errors import OnnxPoseError
     from onnxpose.reference.multi_pose import decode_multiple_poses
 

@@ -23,7 +23,7 @@ from onnxpose.convert import convert_to_onnx
 from onnxpose.convert.convert import DEFAULT_OPSET
 from onnxpose.convert.peek import peek_source
 from onnxpose.decoder.attach import append_decoder, finish, make_batch_dynamic
-from onnxpose.decoder.settings import MultiPoseSettings, SinglePoseSettings
+from onnxpose.spec import MultiPoseSettings, SinglePoseSettings
 from onnxpose.heads import HeadOverrides, Heads, locate_heads, strip_coral_decoder_op
 from onnxpose.heads.locate import set_input_size
 from onnxpose.heads.tensors import graph_inputs

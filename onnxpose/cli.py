@@ -11,8 +11,8 @@ import click
 
 from onnxpose.version import __version__
 from onnxpose import cli_options as opt
-from onnxpose.decoder.settings import MAX_REFINE_STEPS
 from onnxpose.errors import OnnxPoseError
+from onnxpose.spec import MAX_OPSET, MAX_REFINE_STEPS, OPSET
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,7 +55,7 @@ def cli():
 @click.option("--heatmaps", default=None, help="Output name of the heatmap head (overrides discovery).")
 @click.option("--offsets", default=None, help="Output name of the short-offset head.")
 @click.option("--displacements", default=None, help="Output name(s) of the displacement head(s), comma-separated (64, or fwd,bwd).")
-@click.option("--output-stride", type=click.IntRange(1), default=None, help="Override the inferred output stride.")
+@click.option("--output-stride", type=click.IntRange(1), default=None, help="Override the inferred output stride; it must fit the input size and the heads' grid (ceil(size / stride) = grid size).")
 @click.option("--input-size", default=None,
               help="Input size HxW: fixes a dynamic one, or rebuilds a fixed-size (fully "
                    "convolutional) backbone at another size (the build says so); the heads' "
@@ -63,7 +63,9 @@ def cli():
 @click.option("--normalization", type=click.Choice(["none", "minus_one_to_one", "zero_to_one"]), default=None,
               help="Float inputs: how pixels 0..255 map to the model input (default "
                    "minus_one_to_one); refused for uint8 inputs, which take raw pixels.")
-@click.option("--opset", type=click.IntRange(17), default=17, show_default=True, help="ONNX opset.")
+@click.option("--opset", type=click.IntRange(OPSET, MAX_OPSET), default=OPSET, show_default=True,
+              help=f"ONNX opset ({OPSET} to {MAX_OPSET}; TensorFlow sources are converted at "
+                   f"{OPSET} and upgraded).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def build(model, output, decoder, preset, max_poses, score_threshold, nms_radius, candidates,
           refine_steps, tie_order, coordinates, layout, keep_heads, heatmaps, offsets, displacements,
@@ -71,7 +73,7 @@ def build(model, output, decoder, preset, max_poses, score_threshold, nms_radius
     """Build MODEL (.tflite, SavedModel dir, TF.js model.json, .onnx) into an ONNX model
     that outputs keypoints; validated against the numpy reference before it is written."""
     from onnxpose.build import STEPS, build_model
-    from onnxpose.decoder.settings import SinglePoseSettings
+    from onnxpose.spec import SinglePoseSettings
     from onnxpose.heads import HeadOverrides
 
     multi_flags = dict(max_poses=max_poses, score_threshold=score_threshold, nms_radius=nms_radius,

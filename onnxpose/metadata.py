@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import onnx
 
 from onnxpose.keypoints import KEYPOINT_NAMES, POSE_CHAIN, SKELETON
+from onnxpose.spec import MultiPoseSettings, SinglePoseSettings, decoder_outputs
 
 PREFIX = "onnxpose."
 NORMALIZATIONS = {
@@ -43,6 +44,18 @@ class PoseModelInfo:
     @property
     def multi_pose(self) -> bool:
         return self.decoder.get("type") == "multi"
+
+    def settings(self) -> SinglePoseSettings | MultiPoseSettings:
+        """The decoder settings the model was built with (``onnxpose.spec``)."""
+        if self.multi_pose:
+            return MultiPoseSettings(**self.decoder["settings"])
+        return SinglePoseSettings(coordinates=self.decoder.get("coordinates", "stride"),
+                                  layout=self.decoder.get("layout", "onnxpose"))
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """The decoder's outputs, by the spec (``onnxpose.spec.decoder_outputs``)."""
+        return tuple(spec.name for spec in decoder_outputs(self.settings()))
 
 
 def metadata_dict(*, version, model_input, normalization, output_stride, decoder, source) -> dict:

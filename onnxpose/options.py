@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from onnxpose.decoder.settings import MultiPoseSettings, SinglePoseSettings
+from onnxpose.spec import MultiPoseSettings, SinglePoseSettings
 from onnxpose.errors import OnnxPoseError
 
 DECODERS = ("single", "multi")

@@ -60,7 +60,7 @@ def built_single(tmp_path_factory, quant_tflite) -> Path:
 @pytest.fixture(scope="session")
 def coral_settings(reference):
     """The decoder settings Coral's PosenetDecoderOp used for the reference outputs."""
-    from onnxpose.decoder.settings import MultiPoseSettings
+    from onnxpose.spec import MultiPoseSettings
     return MultiPoseSettings.for_preset(
         "coral", max_poses=int(reference["max_detections"]),
         score_threshold=float(reference["score_threshold"]),

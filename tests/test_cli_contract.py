@@ -200,7 +200,7 @@ def test_normalization_on_uint8_model_refused(tmp_path, capsys, quant_tflite, no
 
 def test_tie_order_conflict_refused_before_converting(tmp_path, capsys, quant_tflite,
                                                       no_conversion):
-    from onnxpose.decoder.settings import MultiPoseSettings
+    from onnxpose.spec import MultiPoseSettings
     try:
         MultiPoseSettings(preset="tfjs", tie_order="heap")
     except ValueError:
@@ -243,7 +243,7 @@ def test_input_size_on_fixed_size_model_is_reported(tmp_path, capsys, toy):
 # -- 7. --refine-steps bounded -----------------------------------------------------------------
 
 def test_refine_steps_bounded(tmp_path, capsys, toy, no_conversion):
-    from onnxpose.decoder.settings import MAX_REFINE_STEPS, MultiPoseSettings
+    from onnxpose.spec import MAX_REFINE_STEPS, MultiPoseSettings
     line = cli_error(capsys, ["build", str(toy), "-o", str(tmp_path / "o.onnx"), "--decoder",
                               "multi", "--refine-steps", str(MAX_REFINE_STEPS + 1)])
     assert "--refine-steps" in line

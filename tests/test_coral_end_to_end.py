@@ -12,7 +12,7 @@ from PIL import Image
 from onnxpose import PoseSession
 from onnxpose.build import build_model
 from onnxpose.cli import main
-from onnxpose.decoder.settings import MultiPoseSettings
+from onnxpose.spec import MultiPoseSettings
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,9 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from onnxpose.decoder import multi_pose
+from onnxpose.decoder.multi_pose import skeleton
 from onnxpose.decoder.decoder_only import decoder_only_model
-from onnxpose.decoder.settings import CORAL_RELEASES, MultiPoseSettings
+from onnxpose.spec import CORAL_RELEASES, MultiPoseSettings
 from onnxpose.keypoints import NUM_EDGES, NUM_KEYPOINTS, POSE_CHAIN
 from onnxpose.reference.decode_pose_coral import coral_displacement_channels, coral_edge_id
 from onnxpose.reference.decode_pose_tfjs import get_displacement, split_displacements
@@ -153,7 +153,7 @@ def graph_channels(model: onnx.ModelProto) -> np.ndarray:
 def test_graph_table_agrees_with_the_references_on_every_root(preset, release):
     settings = MultiPoseSettings.for_preset(preset, coral_release=release, candidates=4)
     channels = graph_channels(decoder_only_model((5, 6), 16, settings))
-    tables = multi_pose.walk_tables(release=release)
+    tables = skeleton.walk_tables(channels=skeleton.edge_channels(release))
     checked = 0
     for root in range(NUM_KEYPOINTS):
         source_of = {e.target: e.source for e in walk_from(root)}
@@ -165,7 +165,8 @@ def test_graph_table_agrees_with_the_references_on_every_root(preset, release):
                     continue
                 want = reference_channels(source_of[target], target, release, preset)
                 assert tuple(channels[root, s, d]) == want, (root, target)
-                assert int(tables["edge"][d, root, s]) == want[0]
+                assert (int(tables["channel_y"][d, root, s]),
+                        int(tables["channel_x"][d, root, s])) == want
                 checked += 1
     assert checked == NUM_KEYPOINTS * (NUM_KEYPOINTS - 1)
 
@@ -225,9 +226,8 @@ def test_a_wrong_frogfish_table_fails_the_reference_check(monkeypatch, face):
     decoded = dict(zip(("keypoints", "pose_scores", "pose_count"), run_decoder(settings, heads)))
     compare_with_reference(decoded, dict(zip(HEAD_NAMES, heads)), info_of(settings, face))
     # the graph reads leftEye -> nose as Grouper does, but says frogfish
-    real = multi_pose.displacement_channel_y
-    monkeypatch.setattr(multi_pose, "displacement_channel_y",
-                        lambda edge, release="grouper": real(edge, "grouper"))
+    monkeypatch.setitem(skeleton.RELEASE_CHANNELS, "frogfish",
+                        skeleton.RELEASE_CHANNELS["grouper"])
     wrong = dict(zip(("keypoints", "pose_scores", "pose_count"), run_decoder(settings, heads)))
     with pytest.raises(ReferenceMismatch, match="differ from the numpy reference"):
         compare_with_reference(wrong, dict(zip(HEAD_NAMES, heads)), info_of(settings, face))
@@ -240,11 +240,11 @@ def test_a_wrong_table_fails_build_validation(monkeypatch, tmp_path):
     source = tmp_path / "toy.onnx"
     onnx.save(toy_posenet_onnx(input_hw=(65, 65)), source)
     build_model(source, tmp_path / "right.onnx", decoder="multi")       # validates
-    real = multi_pose.displacement_channel_y
+    real = skeleton.RELEASE_CHANNELS["grouper"]
 
-    def backward_read_forward(edge, release="grouper"):   # a table that confuses directions
-        return real(edge, release) % (2 * NUM_EDGES)
+    def backward_read_forward(edge):   # a table that confuses directions
+        return tuple(c % (2 * NUM_EDGES) for c in real(edge))
 
-    monkeypatch.setattr(multi_pose, "displacement_channel_y", backward_read_forward)
+    monkeypatch.setitem(skeleton.RELEASE_CHANNELS, "grouper", backward_read_forward)
     with pytest.raises(OnnxPoseError, match="validation failed"):
         build_model(source, tmp_path / "wrong.onnx", decoder="multi")

@@ -12,7 +12,7 @@ import pytest
 
 from onnxpose import PoseSession
 from onnxpose.build import build_model
-from onnxpose.decoder.settings import SinglePoseSettings
+from onnxpose.spec import SinglePoseSettings
 from onnxpose.keypoints import KEYPOINT_NAMES
 from onnxpose.reference.single_pose import decode_single_pose
 from onnxpose.reference.single_pose_loop import decode_single_pose_loop

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings as hypothesis_settings, stra
 
 from onnxpose.decoder.decoder_only import decoder_only_model
 from onnxpose.decoder.multi_pose import OPSET, walk_schedule, walk_tables
-from onnxpose.decoder.settings import MultiPoseSettings
+from onnxpose.spec import MultiPoseSettings
 from onnxpose.keypoints import NUM_KEYPOINTS
 from onnxpose.reference.build_part_with_score_queue import build_part_with_score_queue
 from onnxpose.reference.decode_multiple_poses_coral import decode_multiple_poses_coral

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from onnxpose.decoder.settings import MultiPoseSettings
+from onnxpose.spec import MultiPoseSettings
 from onnxpose.keypoints import NUM_KEYPOINTS, POSE_CHAIN
 from onnxpose.reference.bilinear_sample import sample_bilinear
 from onnxpose.reference.build_part_with_score_queue import local_maximum_parts, order_parts
@@ -184,9 +184,6 @@ def test_directed_edges_are_chain_edges_both_ways():
     for e, (parent, child) in enumerate(POSE_CHAIN):
         assert edges[e] == (parent, child, e, "forward")
         assert edges[16 + e] == (child, parent, e, "backward")
-        # compatibility attributes for the graph builder (no reference reads them)
-        assert (edges[e].channel_y, edges[e].channel_x) == (e, 16 + e)
-        assert (edges[16 + e].channel_y, edges[16 + e].channel_x) == (32 + e, 48 + e)
 
 
 def test_bilinear_sample_clamps_indices_not_weights():

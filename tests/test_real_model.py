@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 
 from onnxpose.build import build_model
-from onnxpose.decoder.settings import SinglePoseSettings
+from onnxpose.spec import SinglePoseSettings
 from onnxpose.keypoints import KEYPOINT_NAMES
 from onnxpose.reference.single_pose import decode_single_pose
 

@@ -25,7 +25,7 @@ from PIL import Image
 from onnxpose import PoseSession
 from onnxpose.cli import main
 from onnxpose.decoder.decoder_only import decoder_only_model
-from onnxpose.decoder.settings import SinglePoseSettings
+from onnxpose.spec import SinglePoseSettings
 from onnxpose.errors import OnnxPoseError
 from onnxpose.reference.single_pose import decode_single_pose
 from onnxpose.runtime.images import MAX_IMAGE_PIXELS, load_image

@@ -9,7 +9,7 @@ import onnxruntime as ort
 from hypothesis import given, settings, strategies as st
 
 from onnxpose.decoder.decoder_only import decoder_only_model
-from onnxpose.decoder.settings import SinglePoseSettings
+from onnxpose.spec import SinglePoseSettings
 from onnxpose.reference.single_pose import decode_single_pose
 from onnxpose.reference.single_pose_loop import decode_single_pose_loop
 

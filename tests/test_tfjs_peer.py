@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from onnxpose.decoder.settings import MultiPoseSettings
+from onnxpose.spec import MultiPoseSettings
 from onnxpose.reference.build_part_with_score_queue import build_part_with_score_queue
 from onnxpose.reference.decode_multiple_poses_tfjs import decode_multiple_poses_tfjs
 from onnxpose.reference.sigmoid import logit

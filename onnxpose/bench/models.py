@@ -233,7 +233,7 @@ def _add_raw(prepared: Prepared, model: onnx.ModelProto, heads, workdir: Path, o
 def _add_decoder_only(prepared: Prepared, workdir: Path) -> None:
     """Decoder-only models (heads in, poses out) for timing the decoding alone."""
     from onnxpose.decoder.decoder_only import decoder_only_model
-    from onnxpose.decoder.settings import MultiPoseSettings, SinglePoseSettings
+    from onnxpose.spec import MultiPoseSettings, SinglePoseSettings
     grid, stride = prepared.heads.grid, prepared.info.output_stride
     if "single" in prepared.built:
         settings = SinglePoseSettings(prepared.coordinates, prepared.layout)

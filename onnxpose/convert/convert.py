@@ -15,10 +15,14 @@ import onnx
 
 from onnxpose.convert.detect import detect_format
 from onnxpose.convert.in_process import (  # noqa: F401 (TF_LOCK, quiet_tensorflow: re-exported)
-    TF_FORMATS, TF_LOCK, convert_in_process, quiet_tensorflow)
+    TF_FORMATS, TF_LOCK, convert_in_process, quiet_tensorflow, upgrade_opset)
 from onnxpose.errors import OnnxPoseError
+from onnxpose.spec import MAX_OPSET, OPSET
 
-DEFAULT_OPSET = 17
+DEFAULT_OPSET = OPSET
+#: TensorFlow sources are converted by tf2onnx at this opset (tested with every source
+#: form), then upgraded to the target opset by ``onnx.version_converter``.
+TF_CONVERT_OPSET = OPSET
 
 
 def convert_to_onnx(path: str | Path, opset: int = DEFAULT_OPSET) -> tuple[onnx.ModelProto, str]:
@@ -27,15 +31,19 @@ def convert_to_onnx(path: str | Path, opset: int = DEFAULT_OPSET) -> tuple[onnx.
     TF formats are converted in a disposable child process (``onnxpose.convert.isolated``);
     ``ONNXPOSE_ISOLATE=0`` converts them in this process instead.
     """
-    if opset < 17:
-        raise OnnxPoseError(None, f"opset {opset} is too old: onnxpose needs opset 17 or newer")
+    if not OPSET <= opset <= MAX_OPSET:
+        raise OnnxPoseError(None, f"opset {opset} is not supported: onnxpose builds opsets "
+                                  f"{OPSET} to {MAX_OPSET}")
     path = Path(path)
     fmt = detect_format(path)
-    if fmt in TF_FORMATS:
+    if fmt in TF_FORMATS:  # tf2onnx converts at the opset it supports; then upgrade
         # imported here, not at the top: the converter server runs as ``python -m
         # onnxpose.convert.isolated``, which imports this package first and must not find the
         # module already imported (runpy's double-import warning)
         from onnxpose.convert.isolated import convert_isolated, isolation_enabled
         if isolation_enabled():
-            return convert_isolated(fmt, path, opset), fmt
+            model = convert_isolated(fmt, path, TF_CONVERT_OPSET)
+        else:
+            model = convert_in_process(fmt, path, TF_CONVERT_OPSET)
+        return upgrade_opset(model, opset, path), fmt
     return convert_in_process(fmt, path, opset), fmt

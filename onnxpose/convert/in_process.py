@@ -158,6 +158,11 @@ def convert_onnx(path: Path, opset: int) -> onnx.ModelProto:
     except Exception as exc:
         raise OnnxPoseError(path, f"not a valid ONNX model ({first_line(exc)})") from exc
     check_onnxpose_metadata(model, path)
+    return upgrade_opset(model, opset, path)
+
+
+def upgrade_opset(model: onnx.ModelProto, opset: int, path) -> onnx.ModelProto:
+    """``model`` at ``opset`` at least (``onnx.version_converter``); never downgrades."""
     onnx_opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
     if onnx_opset < opset:
         try:

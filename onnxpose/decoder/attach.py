@@ -7,13 +7,12 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from onnxpose.decoder.ops import GraphBuilder
-from onnxpose.decoder.settings import MultiPoseSettings, SinglePoseSettings
 from onnxpose.decoder.single_pose import append_single_pose_decoder
 from onnxpose.heads import Heads
+from onnxpose.spec import (BATCH, HEAD_NAMES, MultiPoseSettings, SinglePoseSettings,
+                           decoder_outputs, output_dtype)
 
 NHWC_FROM_NCHW = (0, 2, 3, 1)
-BATCH = "N"
-OUTPUT_DTYPES = {"pose_count": np.int32}
 
 
 def float_nhwc_head(b: GraphBuilder, tensor: gs.Variable, heads: Heads, name: str) -> gs.Variable:
@@ -52,38 +51,61 @@ def make_batch_dynamic(graph: gs.Graph) -> None:
             tensor.shape = None
 
 
+def reserve_names(graph: gs.Graph, names, keep=()) -> None:
+    """Rename the graph's tensors named like one of ``names`` (the outputs about to be
+    added) to ``{name}_raw`` (``_raw2``, ... if taken), except those in ``keep``: decoder
+    outputs never collide with source tensor names (e.g. a Keras 3 export's ``output_0``)."""
+    tensors = graph.tensors()
+    taken = set(tensors)
+    kept = {id(t) for t in keep}
+    for name in names:
+        tensor = tensors.get(name)
+        if tensor is None or id(tensor) in kept:
+            continue
+        new, i = f"{name}_raw", 1
+        while new in taken:
+            i += 1
+            new = f"{name}_raw{i}"
+        tensor.name = new
+        taken.add(new)
+
+
 def append_decoder(graph: gs.Graph, heads: Heads, decoder: str,
                    single: SinglePoseSettings | None = None,
                    multi: MultiPoseSettings | None = None,
                    keep_heads: bool = False) -> dict[str, gs.Variable]:
-    """Append heads post-processing and the chosen decoder; sets graph.outputs."""
+    """Append heads post-processing and the chosen decoder; sets graph.outputs.
+
+    Output names, dtypes and order come from ``onnxpose.spec``; source tensors with those
+    names are renamed first (``reserve_names``)."""
     b = GraphBuilder(graph, "heads/")
     floats = float_heads(b, graph, heads)
-    input_hw = (heads.input.height, heads.input.width)
     if decoder == "single":
-        outputs = append_single_pose_decoder(graph, floats["heatmaps"], floats["short_offsets"],
-                                             input_hw, heads.grid, heads.output_stride,
-                                             single or SinglePoseSettings())
+        settings = single or SinglePoseSettings()
     elif decoder == "multi":
         if "displacements" not in floats:
             raise ValueError("multi-pose decoding needs displacement heads")
-        from onnxpose.decoder.multi_pose import append_multi_pose_decoder
-        outputs = append_multi_pose_decoder(graph, floats["heatmaps"], floats["short_offsets"],
-                                            floats["displacements"], input_hw,
-                                            heads.output_stride, multi or MultiPoseSettings())
-        for name, tensor in outputs.items():
-            tensor.name = name
+        settings = multi or MultiPoseSettings()
     else:
         raise ValueError(f"unknown decoder {decoder!r}")
-    if keep_heads:
-        existing = graph.tensors()
-        for name, tensor in floats.items():
-            if name in existing and existing[name] is not tensor:
-                existing[name].name = f"{name}_raw"  # a source output had the same name
-            tensor.name = name
-            outputs[name] = tensor
+    specs = list(decoder_outputs(settings))
+    kept_heads = [name for name in HEAD_NAMES if keep_heads and name in floats]
+    reserve_names(graph, [spec.name for spec in specs] + kept_heads,
+                  keep=[floats[name] for name in kept_heads])
+    if decoder == "single":
+        decoded = append_single_pose_decoder(graph, floats["heatmaps"], floats["short_offsets"],
+                                             (heads.input.height, heads.input.width), heads.grid,
+                                             heads.output_stride, settings)
+    else:
+        from onnxpose.decoder.multi_pose import append_multi_pose_decoder
+        decoded = append_multi_pose_decoder(graph, floats["heatmaps"], floats["short_offsets"],
+                                            floats["displacements"], heads.grid,
+                                            heads.output_stride, settings)
+    outputs = {spec.name: decoded[spec.name] for spec in specs}
+    outputs.update({name: floats[name] for name in kept_heads})
     for name, tensor in outputs.items():
-        tensor.dtype = OUTPUT_DTYPES.get(name, np.float32)
+        tensor.name = name
+        tensor.dtype = np.dtype(output_dtype(name))
     graph.outputs = list(outputs.values())
     return outputs
 

@@ -11,12 +11,11 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
-from onnxpose.decoder.attach import BATCH, OUTPUT_DTYPES, finish
-from onnxpose.decoder.settings import MultiPoseSettings, SinglePoseSettings
+from onnxpose.decoder.attach import finish
 from onnxpose.decoder.single_pose import append_single_pose_decoder
 from onnxpose.keypoints import NUM_KEYPOINTS
-
-OPSET = 17
+from onnxpose.spec import (BATCH, MAX_OPSET, OPSET, MultiPoseSettings, SinglePoseSettings,
+                           decoder_outputs)
 
 
 def _head(name: str, grid, channels: int) -> gs.Variable:
@@ -25,14 +24,18 @@ def _head(name: str, grid, channels: int) -> gs.Variable:
 
 def decoder_only_model(grid: tuple[int, int], output_stride: int,
                        settings: SinglePoseSettings | MultiPoseSettings,
-                       input_hw: tuple[int, int] | None = None) -> onnx.ModelProto:
+                       input_hw: tuple[int, int] | None = None,
+                       opset: int = OPSET) -> onnx.ModelProto:
     """A model whose inputs are the heads and whose outputs are the decoded poses.
 
-    ``input_hw`` defaults to ``(h - 1) * output_stride + 1`` (PoseNet's sizes).
+    ``input_hw`` defaults to ``(h - 1) * output_stride + 1`` (PoseNet's sizes);
+    ``opset``: ``onnxpose.spec.OPSET`` .. ``MAX_OPSET``.
     """
+    if not OPSET <= opset <= MAX_OPSET:
+        raise ValueError(f"opset must be {OPSET}..{MAX_OPSET}, not {opset}")
     if input_hw is None:
         input_hw = ((grid[0] - 1) * output_stride + 1, (grid[1] - 1) * output_stride + 1)
-    graph = gs.Graph(opset=OPSET, name="onnxpose_decoder")
+    graph = gs.Graph(opset=opset, name="onnxpose_decoder")
     heatmaps = _head("heatmaps", grid, NUM_KEYPOINTS)
     short_offsets = _head("short_offsets", grid, 2 * NUM_KEYPOINTS)
     graph.inputs = [heatmaps, short_offsets]
@@ -44,11 +47,12 @@ def decoder_only_model(grid: tuple[int, int], output_stride: int,
         displacements = _head("displacements", grid, 64)
         graph.inputs.append(displacements)
         outputs = append_multi_pose_decoder(graph, heatmaps, short_offsets, displacements,
-                                            input_hw, output_stride, settings)
-    for name, tensor in outputs.items():
-        tensor.name = name
-        tensor.dtype = OUTPUT_DTYPES.get(name, np.float32)
-    graph.outputs = list(outputs.values())
-    model = finish(graph, OPSET)
+                                            grid, output_stride, settings)
+    graph.outputs = []
+    for spec in decoder_outputs(settings):
+        tensor = outputs[spec.name]
+        tensor.name, tensor.dtype = spec.name, np.dtype(spec.dtype)
+        graph.outputs.append(tensor)
+    model = finish(graph, opset)
     onnx.checker.check_model(model, full_check=True)
     return model

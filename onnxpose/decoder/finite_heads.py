@@ -1,5 +1,6 @@
 """Make heads finite before multi-pose decoding; the rule is documented in
-``onnxpose.reference.finite_heads`` (which the numpy reference applies too).
+``onnxpose.reference.finite_heads`` (which the numpy reference applies, with its own
+copy of ``HEATMAP_LIMIT``: the graph's comes from ``onnxpose.spec``).
 
 Heatmaps are always clipped (``Clip`` keeps NaN). Whether anything else is
 needed is asked once per batch: the sum of all values is finite exactly when
@@ -18,7 +19,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from onnxpose.decoder.ops import GraphBuilder
-from onnxpose.reference.finite_heads import HEATMAP_LIMIT
+from onnxpose.spec import HEATMAP_LIMIT
 
 Finish = Callable[[GraphBuilder, gs.Variable, str], gs.Variable]
 
@@ -42,8 +43,9 @@ def finite_field(b: GraphBuilder, field, name: str):
 
 
 def _branch(b: GraphBuilder, name: str, outputs_of) -> gs.Graph:
-    graph = gs.Graph(name=b.name(name))
-    outputs = outputs_of(GraphBuilder(graph, b.name(f"{name}/")))
+    branch = b.branch(name)
+    graph = branch.graph
+    outputs = outputs_of(branch)
     for tensor in outputs:
         tensor.dtype = np.float32
     graph.outputs = outputs

@@ -12,7 +12,7 @@ from pathlib import Path
 import onnx
 
 from onnxpose.decoder.decoder_only import decoder_only_model
-from onnxpose.decoder.settings import MultiPoseSettings, SinglePoseSettings
+from onnxpose.spec import MultiPoseSettings, SinglePoseSettings
 
 #: file stem -> (grid, output_stride, settings)
 GOLDEN_GRAPHS = {

@@ -64,7 +64,7 @@ def replay_heap(gb: GraphBuilder, scores, is_candidate, count, pops, size: int, 
     zero, one = gb.scalar(0, np.int64), gb.scalar(1, np.int64)
 
     # the candidates of each image in scan order, padded to the largest count C
-    most = gb.reduce_attr("ReduceMax", count, [0], f"{name}/most", keepdims=True)
+    most = gb.reduce_max(count, [0], f"{name}/most", keepdims=True)
     capacity = gb.maximum(most, np.array([1], np.int64), f"{name}/capacity")         # [1], >= 1
     capacity_s = gb.squeeze(capacity, [0], f"{name}/capacity_scalar")
     scan_key = gb.where(is_candidate, np.negative(np.arange(size, dtype=np.float32)),

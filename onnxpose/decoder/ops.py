@@ -5,6 +5,18 @@ returns its output tensor, so decoder code reads like the math it implements
 and every intermediate tensor keeps a meaningful name (prefixed by the
 builder's ``prefix``). Python numbers and numpy arrays passed as inputs become
 named constants.
+
+The builder is opset-aware: it builds for ``opset`` (the graph's, default
+``onnxpose.spec.OPSET``), and every op whose schema changed between the
+opsets onnxpose builds (``onnxpose.spec.OPSETS``) is emitted by one method
+that writes that opset's form: ``reduce`` (ReduceMax/Min/Mean/Prod take
+``axes`` as an input from opset 18, ReduceSum from 13), ``split`` (sizes as an
+input, valid from 13 on; ``num_outputs`` is only an alternative at 18) and
+``pad`` (pads and value as inputs, valid from 11 on; the optional ``axes``
+input of 18 is not used). ``op`` refuses those op types, so no caller can
+write one form by hand. Loop bodies and If branches are built by their own
+``GraphBuilder`` (``LoopBody.b``, ``GraphBuilder.branch``) at the same opset;
+graph-building functions always take the builder as their first argument.
 """
 
 from __future__ import annotations
@@ -12,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
+
+from onnxpose.spec import OPSET
 
 _NP_TO_ONNX = {
     np.dtype(np.float32): onnx.TensorProto.FLOAT,
@@ -23,17 +37,34 @@ _NP_TO_ONNX = {
 }
 
 
+#: Reduce ops and the first opset where ``axes`` is an input instead of an attribute.
+AXES_AS_INPUT_SINCE = {"ReduceSum": 13, "ReduceMax": 18, "ReduceMin": 18, "ReduceMean": 18,
+                       "ReduceProd": 18}
+#: Op types whose schema changed within the opsets onnxpose builds: only the builder's
+#: own method for each may add them (``reduce``, ``split``, ``pad``).
+VERSIONED_OPS = frozenset([*AXES_AS_INPUT_SINCE, "Split", "Pad", "Resize"])
+
+
 def onnx_dtype(dtype) -> int:
     return _NP_TO_ONNX[np.dtype(dtype)]
 
 
 class GraphBuilder:
-    """Adds named nodes to ``graph``; tensor names are ``f"{prefix}{name}"``."""
+    """Adds named nodes to ``graph``; tensor names are ``f"{prefix}{name}"``.
 
-    def __init__(self, graph: gs.Graph, prefix: str = ""):
+    ``opset``: the target opset (default: the graph's, else ``onnxpose.spec.OPSET``).
+    """
+
+    def __init__(self, graph: gs.Graph, prefix: str = "", opset: int | None = None):
         self.graph = graph
         self.prefix = prefix
+        self.opset = int(opset or graph.opset or OPSET)
         self._const_count = 0
+
+    def branch(self, name: str) -> "GraphBuilder":
+        """A builder of a new subgraph (an ``If`` branch) at this builder's opset."""
+        graph = gs.Graph(name=self.name(name), opset=self.opset)
+        return GraphBuilder(graph, self.name(f"{name}/"), self.opset)
 
     # -- tensors -----------------------------------------------------------
     def name(self, name: str) -> str:
@@ -59,6 +90,12 @@ class GraphBuilder:
     def op(self, op_type: str, inputs, name: str, attrs: dict | None = None,
            num_outputs: int = 1, dtype=None, output_names=None):
         """Add one ``op_type`` node; returns its output (or list of outputs)."""
+        if op_type in VERSIONED_OPS:
+            raise ValueError(f"{op_type} changed between opsets: use the builder's own method")
+        return self._node(op_type, inputs, name, attrs, num_outputs, dtype, output_names)
+
+    def _node(self, op_type: str, inputs, name: str, attrs: dict | None = None,
+              num_outputs: int = 1, dtype=None, output_names=None):
         names = output_names or ([name] if num_outputs == 1 else
                                  [f"{name}_{i}" for i in range(num_outputs)])
         outputs = [gs.Variable(self.name(n), dtype=dtype) for n in names]
@@ -77,8 +114,6 @@ class GraphBuilder:
     def neg(self, x, name): return self.op("Neg", [x], name)
     def floor(self, x, name): return self.op("Floor", [x], name)
     def sigmoid(self, x, name): return self.op("Sigmoid", [x], name)
-    def exp(self, x, name): return self.op("Exp", [x], name)
-    def sqrt(self, x, name): return self.op("Sqrt", [x], name)
     def relu(self, x, name): return self.op("Relu", [x], name)
     def minimum(self, a, b, name): return self.op("Min", [a, b], name)
     def maximum(self, a, b, name): return self.op("Max", [a, b], name)
@@ -87,7 +122,6 @@ class GraphBuilder:
     def greater(self, a, b, name): return self.op("Greater", [a, b], name)
     def greater_or_equal(self, a, b, name): return self.op("GreaterOrEqual", [a, b], name)
     def logical_and(self, a, b, name): return self.op("And", [a, b], name)
-    def logical_not(self, x, name): return self.op("Not", [x], name)
     def where(self, cond, a, b, name): return self.op("Where", [cond, a, b], name)
     def identity(self, x, name): return self.op("Identity", [x], name)
     def shape(self, x, name): return self.op("Shape", [x], name)
@@ -101,9 +135,6 @@ class GraphBuilder:
     def transpose(self, x, perm, name):
         return self.op("Transpose", [x], name, {"perm": list(perm)})
 
-    def einsum(self, x, equation, name):
-        return self.op("Einsum", [x], name, {"equation": equation})
-
     def reshape(self, x, shape, name):
         return self.op("Reshape", [x, np.asarray(shape, dtype=np.int64)
                                    if not isinstance(shape, gs.Tensor) else shape], name)
@@ -112,8 +143,10 @@ class GraphBuilder:
         return self.op("Concat", list(xs), name, {"axis": axis})
 
     def split(self, x, sizes, axis, name):
-        return self.op("Split", [x, np.asarray(sizes, dtype=np.int64)], name,
-                       {"axis": axis}, num_outputs=len(sizes))
+        """Split ``x`` into pieces of ``sizes`` along ``axis`` (sizes as an input: every
+        supported opset)."""
+        return self._node("Split", [x, np.asarray(sizes, dtype=np.int64)], name,
+                          {"axis": axis}, num_outputs=len(sizes))
 
     def slice(self, x, starts, ends, axes, name, steps=None):
         inputs = [x, np.asarray(starts, np.int64), np.asarray(ends, np.int64),
@@ -146,23 +179,22 @@ class GraphBuilder:
                                   num_outputs=2, output_names=[f"{name}_values", f"{name}_indices"])
         return values, indices
 
-    def _reduce(self, op_type, x, axes, name, keepdims, axes_as_input_since):
+    def reduce(self, op_type, x, axes, name, keepdims=False):
+        """``op_type`` (ReduceSum/Max/Min/Mean/Prod) over ``axes``, in the target opset's
+        form: ``axes`` an input from ``AXES_AS_INPUT_SINCE[op_type]`` on, else an attribute."""
         axes = np.asarray(axes, dtype=np.int64)
-        if (self.graph.opset or 0) >= axes_as_input_since:
-            return self.op(op_type, [x, axes], name, {"keepdims": int(keepdims)})
-        return self.op(op_type, [x], name, {"axes": axes.tolist(), "keepdims": int(keepdims)})
+        if self.opset >= AXES_AS_INPUT_SINCE[op_type]:
+            return self._node(op_type, [x, axes], name, {"keepdims": int(keepdims)})
+        return self._node(op_type, [x], name, {"axes": axes.tolist(), "keepdims": int(keepdims)})
 
     def reduce_mean(self, x, axes, name, keepdims=False):
-        return self._reduce("ReduceMean", x, axes, name, keepdims, 18)
+        return self.reduce("ReduceMean", x, axes, name, keepdims)
 
     def reduce_sum(self, x, axes, name, keepdims=False):
-        return self._reduce("ReduceSum", x, axes, name, keepdims, 13)
+        return self.reduce("ReduceSum", x, axes, name, keepdims)
 
     def reduce_max(self, x, axes, name, keepdims=False):
-        return self._reduce("ReduceMax", x, axes, name, keepdims, 18)
-
-    def reduce_min(self, x, axes, name, keepdims=False):
-        return self._reduce("ReduceMin", x, axes, name, keepdims, 18)
+        return self.reduce("ReduceMax", x, axes, name, keepdims)
 
     def max_pool(self, x, kernel, name, pads=None):
         return self.op("MaxPool", [x], name, {"kernel_shape": list(kernel),
@@ -184,16 +216,15 @@ class GraphBuilder:
     def gemm(self, a, b, c, name): return self.op("Gemm", [a, b, c], name)  # a @ b + c (2-D)
     def less_or_equal(self, a, b, name): return self.op("LessOrEqual", [a, b], name)
 
-    def reduce_attr(self, op_type, x, axes, name, keepdims=False):
-        """ReduceMax/Min/Mean/Prod with ``axes`` as an attribute (opset <= 17)."""
-        return self.op(op_type, [x], name, {"axes": list(axes), "keepdims": int(keepdims)})
-
     def cumsum(self, x, axis, name):
         return self.op("CumSum", [x, np.asarray(axis, dtype=np.int64)], name)
 
-    def pad(self, x, pads, name, value=0.0):
-        return self.op("Pad", [x, np.asarray(pads, dtype=np.int64),
-                               np.asarray(value, dtype=np.float32)], name)
+    def pad(self, x, pads, name, value=0.0, mode=None):
+        """Pad (pads [2 * rank] int64, constant or tensor; ``value`` None: no value input,
+        i.e. 0; ``mode``: "constant" when None, or "edge"/"reflect")."""
+        pads = pads if isinstance(pads, gs.Tensor) else np.asarray(pads, dtype=np.int64)
+        inputs = [x, pads] + ([] if value is None else [np.asarray(value, dtype=np.float32)])
+        return self._node("Pad", inputs, name, None if mode is None else {"mode": mode})
 
     def range_(self, start, limit, delta, name):
         return self.op("Range", [start, limit, delta], name)
@@ -212,8 +243,8 @@ class LoopBody:
     the outer graph can be read directly."""
 
     def __init__(self, gb: GraphBuilder, name: str, carried: list):
-        self.graph = gs.Graph(name=gb.name(name), opset=gb.graph.opset)
-        self.b = GraphBuilder(self.graph, gb.name(f"{name}/"))
+        self.graph = gs.Graph(name=gb.name(name), opset=gb.opset)
+        self.b = GraphBuilder(self.graph, gb.name(f"{name}/"), gb.opset)
         self.step = gs.Variable(self.b.name("index"), dtype=np.int64, shape=[])
         self.cond = gs.Variable(self.b.name("cond_in"), dtype=np.bool_, shape=[])
         self.carried = [gs.Variable(self.b.name(f"{n}_in"), dtype=d) for n, d in carried]

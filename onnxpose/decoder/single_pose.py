@@ -24,7 +24,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from onnxpose.decoder.ops import GraphBuilder
-from onnxpose.decoder.settings import SinglePoseSettings
+from onnxpose.spec import SinglePoseSettings, single_pose_outputs
 from onnxpose.keypoints import NUM_KEYPOINTS
 
 NCHW_FROM_NHWC = (0, 3, 1, 2)
@@ -81,7 +81,9 @@ def append_single_pose_decoder(graph: gs.Graph, heatmaps: gs.Variable, short_off
                                input_hw: tuple[int, int], grid: tuple[int, int],
                                output_stride: int, settings: SinglePoseSettings,
                                prefix: str = "single_pose/") -> dict[str, gs.Variable]:
-    """Append the decoder; heads are float32 NHWC. Returns the named output tensors."""
+    """Append the decoder; heads are float32 NHWC. Returns the output tensors, named as
+    ``onnxpose.spec.single_pose_outputs`` names them (the caller keeps source tensors of
+    those names out of the way: ``attach.reserve_names``)."""
     b = GraphBuilder(graph, prefix)
     grid_h, grid_w = grid
     input_h, input_w = input_hw
@@ -101,15 +103,15 @@ def append_single_pose_decoder(graph: gs.Graph, heatmaps: gs.Variable, short_off
     y = b.add(row_px, offset_y, "y")
     x = b.add(col_px, offset_x, "x")
 
+    names = [spec.name for spec in single_pose_outputs(settings.layout)]
     if settings.layout == "movenet":
         y = b.div(y, np.float32(input_h), "y_normalized")
         x = b.div(x, np.float32(input_w), "x_normalized")
         keypoints = b.concat([y, x, scores], axis=2, name="keypoints_yx_score")
-        output = b.unsqueeze(keypoints, [1], "output_0")
-        output.name = "output_0"
-        return {"output_0": output}
-
-    keypoints = b.concat([y, x, scores], axis=2, name="keypoints")
-    pose_score = b.reduce_mean(scores, [1, 2], "pose_score")
-    keypoints.name, pose_score.name = "keypoints", "pose_score"
-    return {"keypoints": keypoints, "pose_score": pose_score}
+        outputs = [b.unsqueeze(keypoints, [1], names[0])]
+    else:
+        keypoints = b.concat([y, x, scores], axis=2, name=names[0])
+        outputs = [keypoints, b.reduce_mean(scores, [1, 2], names[1])]
+    for name, tensor in zip(names, outputs):
+        tensor.name = name  # the spec's output names, without the prefix
+    return dict(zip(names, outputs))

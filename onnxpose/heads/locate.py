@@ -191,14 +191,36 @@ def _check_head(info: TensorInfo, what: str, channels: int, layout: str, source:
         raise OnnxPoseError(source, f"{what} head {info.describe()} has unsupported type {info.dtype}")
 
 
+def _ranges(values: list[int]) -> str:
+    """``[15, 16, 17, 20]`` -> ``"15-17, 20"``."""
+    parts, start = [], None
+    for i, v in enumerate(values):
+        start = v if start is None else start
+        if i + 1 == len(values) or values[i + 1] != v + 1:
+            parts.append(str(v) if v == start else f"{start}-{v}")
+            start = None
+    return ", ".join(parts)
+
+
 def infer_output_stride(model_input: ModelInput, grid: tuple[int, int], source: str,
                         override: int | None = None) -> int:
+    def fits_grid(stride: int) -> bool:
+        return (math.ceil(model_input.height / stride), math.ceil(model_input.width / stride)) == grid
+
     if override is not None:
         if override < 1:
             raise OnnxPoseError(source, f"output stride must be positive, not {override}")
+        if not fits_grid(override):
+            fitting = [s for s in range(1, max(model_input.height, model_input.width) + 1)
+                       if fits_grid(s)]
+            raise OnnxPoseError(source, f"--output-stride {override} does not fit input "
+                                        f"{model_input.height}x{model_input.width} and heatmap "
+                                        f"grid {grid[0]}x{grid[1]} (ceil(size / stride) must be "
+                                        f"the grid size; "
+                                        + (f"strides that fit: {_ranges(fitting)})" if fitting
+                                           else "no stride fits)"))
         return override
-    fits = [stride for stride in OUTPUT_STRIDES
-            if (math.ceil(model_input.height / stride), math.ceil(model_input.width / stride)) == grid]
+    fits = [stride for stride in OUTPUT_STRIDES if fits_grid(stride)]
     if len(fits) == 1:
         return fits[0]
     if len(fits) > 1:

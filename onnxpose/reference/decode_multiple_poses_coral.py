@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from onnxpose.decoder.settings import MultiPoseSettings
+from onnxpose.spec import MultiPoseSettings
 from onnxpose.keypoints import NUM_KEYPOINTS
 from onnxpose.reference.build_part_with_score_queue import Part, build_part_with_score_queue
 from onnxpose.reference.decode_pose_coral import clamp_to_grid, decode_pose_coral

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from onnxpose.decoder.settings import MultiPoseSettings
+from onnxpose.spec import MultiPoseSettings
 from onnxpose.reference.build_part_with_score_queue import build_part_with_score_queue
 from onnxpose.reference.decode_pose_tfjs import decode_pose_tfjs, image_coords
 from onnxpose.reference.instance_score import instance_score

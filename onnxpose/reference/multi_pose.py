@@ -12,7 +12,7 @@ Non-finite heads are first made finite as the graph does
 
 from __future__ import annotations
 
-from onnxpose.decoder.settings import MultiPoseSettings
+from onnxpose.spec import MultiPoseSettings
 from onnxpose.reference.decode_multiple_poses_coral import decode_multiple_poses_coral
 from onnxpose.reference.decode_multiple_poses_tfjs import decode_multiple_poses_tfjs
 from onnxpose.reference.finite_heads import finite_heads

@@ -32,16 +32,6 @@ class DirectedEdge(NamedTuple):
     edge: int          # index of the chain edge in POSE_CHAIN
     direction: str     # FORWARD (parent -> child) or BACKWARD (child -> parent)
 
-    # Compatibility for ``onnxpose.decoder.multi_pose`` until it has its own table (no
-    # reference reads these): the y / x channel of the concatenated [fwd y, fwd x, bwd y,
-    # bwd x] displacement head, libcoral Grouper's (and TF.js's) layout.
-    @property
-    def channel_y(self) -> int:
-        return self.edge + (2 * NUM_EDGES if self.direction == BACKWARD else 0)
-
-    @property
-    def channel_x(self) -> int:
-        return self.channel_y + NUM_EDGES
 
 
 def forward_edge(edge: int) -> DirectedEdge:

@@ -13,6 +13,7 @@ from onnxpose.metadata import NORMALIZATIONS, parse_metadata
 from onnxpose.runtime.images import load_image, to_input_tensor
 from onnxpose.runtime.providers import CPU, canonical, resolve_providers
 from onnxpose.runtime.results import PoseResult, results_from_outputs
+from onnxpose.spec import OUTPUT_NAME_SETS
 
 
 class PoseSession:
@@ -77,9 +78,15 @@ class PoseSession:
                 and info.input_height * info.input_width <= MAX_INPUT_PIXELS):
             problems.append(f"input size {info.input_height}x{info.input_width} is out of range")
         names = set(self.output_names)
-        if not ({"output_0"} <= names or {"keypoints", "pose_score"} <= names
-                or {"keypoints", "pose_scores", "pose_count"} <= names):
+        try:
+            expected = set(info.output_names)  # by onnxpose.spec, for the declared decoder
+        except (TypeError, ValueError, KeyError):
+            expected = None
+        if expected is None and not any(known <= names for known in OUTPUT_NAME_SETS):
             problems.append(f"outputs {sorted(names)} are not onnxpose decoder outputs")
+        elif expected is not None and not expected <= names:
+            problems.append(f"outputs {sorted(names)} are not the declared decoder's "
+                            f"{sorted(expected)}")
         if problems:
             raise OnnxPoseError(path, "inconsistent onnxpose model: " + "; ".join(problems))
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from onnxpose.decoder.settings import MultiPoseSettings
+from onnxpose.spec import MultiPoseSettings
 from onnxpose.keypoints import NUM_EDGES, NUM_KEYPOINTS
 from onnxpose.reference.pack_poses import pack_poses, stack_batch
 

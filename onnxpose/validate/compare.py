@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from onnxpose.decoder.settings import MultiPoseSettings
 from onnxpose.reference.single_pose import decode_single_pose
+from onnxpose.spec import decoder_outputs
 
 POSITION_TOLERANCE_PX = 1e-3
 SCORE_TOLERANCE = 1e-5
@@ -16,23 +16,23 @@ class ReferenceMismatch(Exception):
 
 
 def reference_outputs(heads: dict, info) -> dict[str, np.ndarray]:
-    """What the model should output for these raw heads, by the numpy reference."""
-    decoder = info.decoder
+    """What the model should output for these raw heads, by the numpy reference, named as
+    the spec names the decoder's outputs."""
+    settings = info.settings()
+    names = [spec.name for spec in decoder_outputs(settings)]
     input_hw = (info.input_height, info.input_width)
-    if decoder["type"] == "single":
+    if not info.multi_pose:
         keypoints, pose_score = decode_single_pose(heads["heatmaps"], heads["short_offsets"],
                                                    info.output_stride, input_hw,
-                                                   decoder["coordinates"])
-        if decoder["layout"] == "movenet":
+                                                   settings.coordinates)
+        if settings.layout == "movenet":
             scaled = keypoints / np.array([input_hw[0], input_hw[1], 1], np.float32)
-            return {"output_0": scaled[:, None]}
-        return {"keypoints": keypoints, "pose_score": pose_score}
+            return dict(zip(names, [scaled[:, None]]))
+        return dict(zip(names, [keypoints, pose_score]))
     from onnxpose.reference.multi_pose import decode_multiple_poses
-    settings = MultiPoseSettings(**decoder["settings"])
-    keypoints, pose_scores, pose_count = decode_multiple_poses(
+    return dict(zip(names, decode_multiple_poses(
         heads["heatmaps"], heads["short_offsets"], heads["displacements"], info.output_stride,
-        settings)
-    return {"keypoints": keypoints, "pose_scores": pose_scores, "pose_count": pose_count}
+        settings)))
 
 
 def compare_with_reference(outputs: dict, heads: dict, info) -> tuple[float, float, int]:
@@ -42,10 +42,10 @@ def compare_with_reference(outputs: dict, heads: dict, info) -> tuple[float, flo
         raise ReferenceMismatch("pose count "
                             f"{outputs['pose_count'].tolist()} differs from the numpy reference "
                             f"{expected['pose_count'].tolist()}")
-    name = "output_0" if "output_0" in expected else "keypoints"
+    name = next(iter(expected))  # the keypoints: the first output of every decoder
     got, want = outputs[name], expected[name]
     scale = np.ones(3, np.float32)
-    if name == "output_0":
+    if len(expected) == 1:  # movenet layout: y and x divided by the input size
         scale[:2] = [info.input_height, info.input_width]
     error_px = float(np.max(np.abs((got - want) * scale)[..., :2], initial=0.0))
     error_score = float(np.max(np.abs(got - want)[..., 2], initial=0.0))

@@ -1,10 +1,30 @@
-"""Decoder settings, shared by the graph builders and the numpy references."""
+"""The decoder spec, on the ground floor: what every layer agrees on.
+
+Settings (``SinglePoseSettings``, ``MultiPoseSettings``), the ONNX opsets the
+package builds (``OPSET`` by default, up to ``MAX_OPSET``), and each decoder's
+outputs (``decoder_outputs``: name, dtype, shape). The graph builders
+(``onnxpose.decoder``), the numpy references (``onnxpose.reference``), the
+validation (``onnxpose.validate``), the runtime (``onnxpose.runtime``) and the
+metadata read it; it imports nothing from them.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 from dataclasses import dataclass
+
+#: The opset models are built at by default, and the newest one that builds and runs
+#: in onnxruntime (tests build both decoders at every opset in between).
+OPSET = 17
+MAX_OPSET = 22   # onnxruntime 1.31 runs newer ones; 22 is the newest tested from every source
+OPSETS = tuple(range(OPSET, MAX_OPSET + 1))
+
+#: The symbolic batch dimension of inputs and outputs.
+BATCH = "N"
+#: Heatmap logits are clipped to +-HEATMAP_LIMIT before multi-pose decoding (the numpy
+#: reference, ``onnxpose.reference.finite_heads``, has its own copy; a test checks both).
+HEATMAP_LIMIT = 1e4
 
 COORDINATES = ("stride", "grid")
 LAYOUTS = ("onnxpose", "movenet")
@@ -111,3 +131,48 @@ class MultiPoseSettings:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+# -- outputs ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One decoder output: name, numpy dtype name and shape (``BATCH`` symbolic)."""
+
+    name: str
+    dtype: str
+    shape: tuple
+
+
+def single_pose_outputs(layout: str = "onnxpose") -> tuple[OutputSpec, ...]:
+    if layout == "movenet":
+        return (OutputSpec("output_0", "float32", (BATCH, 1, 17, 3)),)
+    return (OutputSpec("keypoints", "float32", (BATCH, 17, 3)),
+            OutputSpec("pose_score", "float32", (BATCH,)))
+
+
+def multi_pose_outputs(max_poses: int | str = "P") -> tuple[OutputSpec, ...]:
+    return (OutputSpec("keypoints", "float32", (BATCH, max_poses, 17, 3)),
+            OutputSpec("pose_scores", "float32", (BATCH, max_poses)),
+            OutputSpec("pose_count", "int32", (BATCH,)))
+
+
+def decoder_outputs(settings: "SinglePoseSettings | MultiPoseSettings") -> tuple[OutputSpec, ...]:
+    """The outputs a decoder with these settings adds, in graph output order."""
+    if isinstance(settings, MultiPoseSettings):
+        return multi_pose_outputs(settings.max_poses)
+    return single_pose_outputs(settings.layout)
+
+
+#: Every set of output names an onnxpose model can have (the runtime's check).
+OUTPUT_NAME_SETS = tuple(frozenset(o.name for o in outputs) for outputs in (
+    single_pose_outputs("movenet"), single_pose_outputs("onnxpose"), multi_pose_outputs()))
+#: Every decoder output name.
+OUTPUT_NAMES = frozenset().union(*OUTPUT_NAME_SETS)
+#: Head names a build with keep-heads adds as outputs.
+HEAD_NAMES = ("heatmaps", "short_offsets", "displacements")
+
+
+def output_dtype(name: str) -> str:
+    """The dtype of a decoder output or kept head."""
+    return "int32" if name == "pose_count" else "float32"

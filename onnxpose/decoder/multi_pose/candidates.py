@@ -1,0 +1,92 @@
+"""Candidates: the local maxima above the threshold, best first (``build_part_with_score_queue``).
+
+A (2 * local_maximum_radius + 1)^2 MaxPool (3-D, over y, x and a window of one
+keypoint, so NHWC needs no transposes) finds local maxima (a cell is kept when
+it equals its window maximum, so ties are allowed), a threshold keeps the good
+ones, ``TopK`` takes the K best over all cells and keypoints (equal scores:
+lower scan index (y, x, keypoint) first), or ``heap_order`` replays Coral's
+heap. K = min(``settings.candidates``, the largest number of candidates of an
+image in the batch), at least 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from onnxpose.decoder.heap_order import heap_order
+from onnxpose.decoder.tfjs_heap_order import tfjs_heap_order
+from onnxpose.decoder.ops import GraphBuilder
+from onnxpose.keypoints import NUM_KEYPOINTS
+from onnxpose.spec import MultiPoseSettings
+
+K17 = NUM_KEYPOINTS
+
+
+def logit(probability: float) -> np.float32:
+    """``log(p / (1 - p))`` (double arithmetic, stored as float32; -inf at 0, inf at 1):
+    TF.js's part-score threshold on logits."""
+    p = float(np.float32(probability))
+    if p <= 0.0 or p >= 1.0:
+        return np.float32(-np.inf if p <= 0.0 else np.inf)
+    return np.float32(math.log(p / (1.0 - p)))
+
+
+def coral_logodds(probability: float) -> np.float32:
+    """Coral's ``Logodds`` (double arithmetic, stored as float32)."""
+    return np.float32(-math.log(1.0 / (float(np.float32(probability)) + 1e-6) - 1.0))
+
+
+def build_part_with_score_queue(gb: GraphBuilder, scores, threshold, h: int, w: int, k: int,
+                                m: int, settings: MultiPoseSettings):
+    """TopK local maxima: (flat index [N,K], valid [N,K], K [1], M [1]).
+
+    K ([1] int64) = min(``k``, the largest number of candidates of an image of the
+    batch), at least 1: the graph does work for the candidates that exist, not for
+    ``settings.candidates``. M = min(K, ``m``) rows are kept before padding to
+    ``max_poses``.
+    """
+    r = settings.local_maximum_radius
+    # a 3-D MaxPool over (y, x, keypoint) with a window of 1 keypoint: NHWC as it is
+    volume = gb.unsqueeze(scores, [1], "candidates/scores_volume")               # [N,1,h,w,17]
+    pooled = gb.max_pool(volume, [2 * r + 1, 2 * r + 1, 1], "candidates/window_max",
+                         pads=[r, r, 0, r, r, 0])
+    pooled = gb.squeeze(pooled, [1], "candidates/window_max_nhwc")
+    is_max = gb.greater_or_equal(scores, pooled, "candidates/is_local_max")
+    above = gb.greater_or_equal(scores, np.float32(threshold), "candidates/above_threshold")
+    is_candidate = gb.logical_and(is_max, above, "candidates/mask")
+    masked = gb.where(is_candidate, scores, np.float32(-np.inf), "candidates/masked_scores")
+    size = h * w * K17
+    flat_mask = gb.reshape(is_candidate, [0, size], "candidates/flat_mask")
+    count = gb.reduce_sum(gb.cast(flat_mask, np.int64, "candidates/mask_int"), [1],
+                          "candidates/count")                                        # [N]
+    most = gb.reduce_max(count, [0], "candidates/most", keepdims=True)
+    k_eff = gb.maximum(gb.minimum(most, np.array([k], np.int64), "candidates/k_capped"),
+                       np.array([1], np.int64), "candidates/k")
+    m_eff = gb.minimum(k_eff, np.array([m], np.int64), "candidates/m")
+    flat_scores = gb.reshape(masked, [0, size], "candidates/flat_scores")
+    if settings.tie_order == "heap":  # the preset's queue: std::priority_queue or MaxHeap
+        replay = tfjs_heap_order if settings.preset == "tfjs" else heap_order
+        index, valid = replay(gb, flat_scores, flat_mask, count, k_eff, size, "candidates/heap")
+        return index, valid, k_eff, m_eff
+    _, index = gb.topk(flat_scores, k_eff, 1, "candidates/topk")
+    valid = gb.gather_elements(flat_mask, index, 1, "candidates/valid")
+    return index, valid, k_eff, m_eff
+
+
+def part_of_index(gb: GraphBuilder, index, w: int):
+    """(keypoint [N,K], cell (y, x) float [N,K,2]) of flat candidate indices (a ``Part``)."""
+    keypoint = gb.mod(index, np.int64(K17), "roots/keypoint")
+    cell = gb.div(index, np.int64(K17), "roots/cell")
+    row = gb.div(cell, np.int64(w), "roots/row")
+    col = gb.mod(cell, np.int64(w), "roots/col")
+    yx = gb.concat([gb.unsqueeze(row, [-1], "roots/row_"),
+                    gb.unsqueeze(col, [-1], "roots/col_")], -1, "roots/cell_yx_int")
+    return keypoint, gb.cast(yx, np.float32, "roots/cell_yx")
+
+
+def is_root_keypoint(gb: GraphBuilder, keypoint):
+    """[N,K,17] bool: keypoint t is the root's keypoint."""
+    return gb.equal(gb.unsqueeze(keypoint, [-1], "roots/keypoint_col"),
+                    np.arange(K17, dtype=np.int64), "roots/is_root_keypoint")

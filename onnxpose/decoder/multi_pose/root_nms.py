@@ -1,0 +1,83 @@
+"""Greedy root NMS (``within_nms_radius``, for all K roots at once).
+
+Candidate i is accepted when it is valid (Coral: and its instance score reaches
+the threshold) and its root is not within ``nms_radius`` of the same keypoint
+of an accepted candidate j < i. This triangular recurrence is solved as the
+fixed point of ``accepted = base & !(suppression @ accepted)`` over a K x K
+suppression matrix: each pass settles at least one more leading candidate.
+Three passes run as plain nodes (they usually reach the fixed point); a
+``Loop`` then runs further passes until nothing changes (zero iterations in the
+usual case, never more than K + 1). The first ``max_poses`` accepted candidates
+are kept.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from onnxpose.decoder.multi_pose.context import Context, earlier
+from onnxpose.decoder.ops import GraphBuilder, LoopBody
+from onnxpose.keypoints import NUM_KEYPOINTS
+
+K17 = NUM_KEYPOINTS
+
+
+def within_nms_radius(gb: GraphBuilder, ctx: Context, points, root_points, is_root,
+                      squared_radius):
+    """[N,K,K] float: root i lies within the radius of keypoint k_i of pose j < i.
+    ``is_root`` [N,K,17] bool: keypoint t is candidate i's keypoint."""
+    onehot = gb.cast(is_root, np.float32, "nms/root_onehot")
+    by_keypoint = gb.reshape(gb.transpose(points, [0, 2, 3, 1], "nms/points_by_keypoint"),
+                             [0, K17, -1], "nms/points_by_keypoint_flat")      # [N,17,(yx,j)]
+    same_part = gb.reshape(gb.matmul(onehot, by_keypoint, "nms/same_part_flat"), [0, 0, 2, -1],
+                           "nms/same_part_points")   # [n, i, :, j] = points[n, j, k_i]
+    # [N,K,2,1]: a scalar broadcast along the contiguous j axis (fast in onnxruntime)
+    delta = gb.sub(same_part, gb.unsqueeze(root_points, [3], "nms/root_"), "nms/delta")
+    squared = gb.reduce_sum(gb.mul(delta, delta, "nms/delta_sq"), [2], "nms/squared_distance")
+    close = gb.less_or_equal(squared, np.float32(squared_radius), "nms/close")
+    before = earlier(gb, ctx.k, "nms/earlier")
+    return gb.cast(gb.logical_and(close, before, "nms/close_earlier"), np.float32,
+                   "nms/suppression")
+
+
+def greedy_pass(gb: GraphBuilder, suppression, base, accepted, name):
+    """One pass: (new accepted [N,K,1], whether anything changed (bool scalar))."""
+    hits = gb.matmul(suppression, accepted, f"{name}/suppressed_by")
+    updated = gb.where(gb.greater(hits, np.float32(0.5), f"{name}/is_suppressed"),
+                       np.float32(0), base, f"{name}/accepted")
+    delta = gb.op("Abs", [gb.sub(updated, accepted, f"{name}/delta")], f"{name}/abs_delta")
+    change = gb.reduce_max(delta, [0, 1, 2], f"{name}/max_change")
+    return updated, gb.greater(change, gb.scalar(0.5, np.float32), f"{name}/changed")
+
+
+def greedy_accept(gb: GraphBuilder, ctx: Context, suppression, base, unrolled: int = 3):
+    """Fixed point of ``accepted = base & !(suppression @ accepted)``: [N,K,1] float.
+
+    ``unrolled`` passes run as plain nodes; a ``Loop`` (its body built by its own
+    builder) runs the rare further passes (zero iterations when the unrolled ones
+    already reached the fixed point).
+    """
+    accepted = base
+    for i in range(unrolled):
+        accepted, changed = greedy_pass(gb, suppression, base, accepted, f"nms/pass{i}")
+    body = LoopBody(gb, "nms/greedy", [("accepted", np.float32)])
+    updated, cond_out = greedy_pass(body.b, suppression, base, body.carried[0], "pass")
+    body_graph = body.finish([updated], [np.float32], cond=cond_out)
+    (final,) = gb.loop(body_graph, gb.scalar(ctx.grid.k + 1, np.int64, "nms/max_passes"),
+                       changed, [accepted], "nms/greedy")
+    return final
+
+
+def keep_first(gb: GraphBuilder, ctx: Context, accepted):
+    """The first ``max_poses`` accepted candidates: [N,K] bool."""
+    rank = gb.cumsum(accepted, 1, "nms/accepted_rank")
+    under_cap = gb.less_or_equal(rank, np.float32(ctx.settings.max_poses), "nms/under_cap")
+    is_accepted = gb.greater(accepted, np.float32(0.5), "nms/is_accepted")
+    return gb.squeeze(gb.logical_and(is_accepted, under_cap, "nms/keep_"), [2], "nms/keep")
+
+
+def accepted_roots(gb: GraphBuilder, ctx: Context, points, root_points, is_root, base,
+                   squared_radius):
+    """The greedy NMS as a whole: the kept candidates [N,K] bool."""
+    suppression = within_nms_radius(gb, ctx, points, root_points, is_root, squared_radius)
+    return keep_first(gb, ctx, greedy_accept(gb, ctx, suppression, base))
