@@ -36,7 +36,9 @@ def cli():
               help="Multi: minimum score, in [0, 1) (coral 0.2, tfjs 0.5).")
 @click.option("--nms-radius", type=click.FloatRange(0), default=None,
               help="Multi: NMS radius in input pixels, finite (coral 10, tfjs 20).")
-@click.option("--candidates", type=click.IntRange(1), default=None, help="Multi: K best local maxima tried as roots (default 64).")
+@click.option("--candidates", type=click.IntRange(1), default=None, help="Multi: try only the K best local maxima as roots (default: all, as Coral and "
+                   "TF.js; a cap is faster on crowded images but misses the poses only a later "
+                   "candidate would start).")
 @click.option("--refine-steps", type=click.IntRange(0, MAX_REFINE_STEPS), default=None,
               help=f"Multi: short-offset refinement steps, 0..{MAX_REFINE_STEPS} (coral 5, tfjs 2).")
 @click.option("--tie-order", type=click.Choice(["scan", "heap"]), default=None,
@@ -44,6 +46,11 @@ def cli():
                    "order the preset's heap pops them (heap: Coral's std::priority_queue or TF.js's "
                    "MaxHeap, exact roots, costs more; the default for a model with Coral's "
                    "PosenetDecoderOp).")
+@click.option("--coral-release", type=click.Choice(["frogfish", "grouper"]), default=None,
+              help="Multi, coral preset: which Coral walk of the edge leftEye -> nose. frogfish: "
+                   "the posenet_decoder.so google-coral/project-posenet ships (displacement "
+                   "channels 16/32; the default for a model with Coral's PosenetDecoderOp). "
+                   "grouper: libcoral's later release (channels 32/48; the default otherwise).")
 @click.option("--coordinates", type=click.Choice(["stride", "grid"]), default="stride", show_default=True,
               help="Single: stride: y = row*stride + offset, score = sigmoid(logit). "
                    "grid: y = row/(h-1)*input_h + offset, score = raw heatmap value.")
@@ -68,7 +75,7 @@ def cli():
                    f"{OPSET} and upgraded).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def build(model, output, decoder, preset, max_poses, score_threshold, nms_radius, candidates,
-          refine_steps, tie_order, coordinates, layout, keep_heads, heatmaps, offsets, displacements,
+          refine_steps, tie_order, coral_release, coordinates, layout, keep_heads, heatmaps, offsets, displacements,
           output_stride, input_size, normalization, opset, quiet):
     """Build MODEL (.tflite, SavedModel dir, TF.js model.json, .onnx) into an ONNX model
     that outputs keypoints; validated against the numpy reference before it is written."""
@@ -77,7 +84,8 @@ def build(model, output, decoder, preset, max_poses, score_threshold, nms_radius
     from onnxpose.heads import HeadOverrides
 
     multi_flags = dict(max_poses=max_poses, score_threshold=score_threshold, nms_radius=nms_radius,
-                       candidates=candidates, refine_steps=refine_steps, tie_order=tie_order)
+                       candidates=candidates, refine_steps=refine_steps, tie_order=tie_order,
+                       coral_release=coral_release)
     preset_given = click.get_current_context().get_parameter_source("preset").name != "DEFAULT"
     overrides = HeadOverrides(heatmaps, offsets, opt.names(displacements), output_stride)
 

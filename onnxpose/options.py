@@ -16,7 +16,8 @@ DECODERS = ("single", "multi")
 #: MultiPoseSettings field -> the CLI flag that sets it
 MULTI_FLAGS = {"max_poses": "--max-poses", "score_threshold": "--score-threshold",
                "nms_radius": "--nms-radius", "candidates": "--candidates",
-               "refine_steps": "--refine-steps", "tie_order": "--tie-order"}
+               "refine_steps": "--refine-steps", "tie_order": "--tie-order",
+               "coral_release": "--coral-release"}
 
 
 def check_decoder_name(decoder: str | None) -> None:

@@ -67,8 +67,10 @@ class MultiPoseSettings:
     soft keypoint NMS re-scoring); ``tfjs`` reproduces TF.js PoseNet's
     decodeMultiplePoses (nearest-cell sampling, sum of non-overlapping
     keypoint scores / 17). ``nms_radius`` is in input pixels. ``candidates``
-    (K) bounds how many local-maximum candidates (best first) are considered
-    as roots. ``tie_order``: equal-score candidates in scan order (``scan``,
+    (K): None (the default) tries every local-maximum candidate as a root, as
+    Coral and TF.js do; a number bounds how many (best first) are tried, which
+    is faster on crowded images but loses the poses only a later candidate
+    would have started. ``tie_order``: equal-score candidates in scan order (``scan``,
     one TopK) or in the order the original decoder's heap pops them (``heap``:
     Coral's ``std::priority_queue`` or TF.js's ``MaxHeap``, exact roots at the
     cost of replaying the heap in the graph). ``coral_release`` (coral preset only): which
@@ -84,7 +86,7 @@ class MultiPoseSettings:
     max_poses: int = 10
     score_threshold: float = 0.2
     nms_radius: float = 10.0
-    candidates: int = 64
+    candidates: int | None = None
     refine_steps: int = 5
     local_maximum_radius: int = 1
     tie_order: str = "scan"
@@ -105,7 +107,7 @@ class MultiPoseSettings:
     def __post_init__(self):
         if self.preset not in PRESETS:
             raise ValueError(f"preset must be one of {PRESETS}, not {self.preset!r}")
-        if self.max_poses < 1 or self.candidates < 1:
+        if self.max_poses < 1 or (self.candidates is not None and self.candidates < 1):
             raise ValueError("max_poses and candidates must be at least 1")
         for name in ("score_threshold", "nms_radius"):
             if not math.isfinite(getattr(self, name)):

@@ -370,7 +370,8 @@ def test_readme_set_up_commands_install_every_extra_and_ci_runs_the_readme_test_
     setup = _readme_block_after("Install, build the real PoseNet")
     assert setup.startswith("python3 -m pip install -e '.[all]' && ")
     test_command = _readme_block_after("Run the tests")
-    assert test_command == "python3 -m pip install -q -e '.[all,test]' && python3 -m pytest -q"
+    assert test_command == ("python3 -m pip install -q -e '.[all,test]' && bash scripts/install_peers.sh "
+                            "&& python3 -m pytest -q")
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
     assert ci[-1] == test_command
     assert "set -euo pipefail" in ci

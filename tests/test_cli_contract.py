@@ -198,17 +198,12 @@ def test_normalization_on_uint8_model_refused(tmp_path, capsys, quant_tflite, no
     assert "uint8" in line and "--normalization" in line
 
 
-def test_tie_order_conflict_refused_before_converting(tmp_path, capsys, quant_tflite,
-                                                      no_conversion):
-    from onnxpose.spec import MultiPoseSettings
-    try:
-        MultiPoseSettings(preset="tfjs", tie_order="heap")
-    except ValueError:
-        line = cli_error(capsys, ["build", str(quant_tflite), "-o", str(tmp_path / "o.onnx"),
-                                  "--decoder", "multi", "--preset", "tfjs", "--tie-order", "heap"])
-        assert "coral preset only" in line
-    else:
-        pytest.skip("--preset tfjs --tie-order heap is valid in this version")
+def test_release_conflict_refused_before_converting(tmp_path, capsys, quant_tflite,
+                                                   no_conversion):
+    line = cli_error(capsys, ["build", str(quant_tflite), "-o", str(tmp_path / "o.onnx"),
+                              "--decoder", "multi", "--preset", "tfjs",
+                              "--coral-release", "frogfish"])
+    assert "coral preset only" in line
 
 
 def test_single_pose_ignores_displacement_heads_it_cannot_pin_down(tmp_path):

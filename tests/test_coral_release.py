@@ -215,8 +215,8 @@ def test_graph_couple_is_exact_with_frogfish(reference):
 # -- the self-check does not share the graph's table ---------------------------------------
 
 def info_of(settings, npz):
-    return SimpleNamespace(decoder={"type": "multi", "settings": settings.to_dict()},
-                           output_stride=16, input_height=int(npz["image"].shape[1]),
+    return SimpleNamespace(settings=lambda: settings, multi_pose=True, output_stride=16,
+                           input_height=int(npz["image"].shape[1]),
                            input_width=int(npz["image"].shape[2]))
 
 

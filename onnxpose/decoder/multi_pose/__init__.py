@@ -47,7 +47,9 @@ over tables from ``skeleton`` and ``head_tables``), greedy root NMS
 (``root_nms``), scoring (``scoring``, ``coral``, ``tfjs``); each module's
 docstring says how.
 
-K smaller than the number of candidates: only the K best candidates (by
+By default (``settings.candidates`` None) every candidate is tried, as Coral and
+TF.js do: K is the largest number of candidates of an image of the batch.
+With ``settings.candidates`` smaller than that, only the K best candidates (by
 score, equal scores in scan order) are ever tried as roots. Once those are
 used up (accepted, suppressed or scored too low) no further pose is found,
 even where the original decoders, which try every candidate, would find more.
@@ -105,7 +107,8 @@ def append_multi_pose_decoder(graph: gs.Graph, heatmaps: gs.Variable, short_offs
     P = ``settings.max_poses``.
     """
     h, w = grid
-    k = min(settings.candidates, h * w * NUM_KEYPOINTS)
+    cells = h * w * NUM_KEYPOINTS
+    k = cells if settings.candidates is None else min(settings.candidates, cells)
     layout = Grid(h=h, w=w, stride=output_stride, k=k, m=min(settings.max_poses, k),
                   width=WALK_WIDTH)
     heads = {"heatmaps": heatmaps, "short_offsets": short_offsets,
