@@ -169,3 +169,49 @@ def test_reference_heap_order_equals_tfjs_on_many_tied_candidates(peer, record_p
     assert min(summary["candidates"]) > 250 and min(tied) > 100, summary
     assert all(agrees(d) for d in heap), (summary, heap)
     assert summary["scan_poses_differ"] >= 1, summary
+
+
+# -- the ONNX graph against the real TF.js decoder -------------------------------------------
+
+def graph_decode(settings: MultiPoseSettings, heads):
+    """The decoder-only ONNX graph (onnxruntime CPU) on ``heads``."""
+    import onnxruntime as ort
+    from onnxpose.decoder.decoder_only import decoder_only_model
+    model = decoder_only_model(heads[0].shape[1:3], STRIDE, settings)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, dict(zip(("heatmaps", "short_offsets", "displacements"), heads)))
+
+
+def test_graph_heap_order_equals_tfjs_on_real_variants(peer, variant_heads):
+    """The tfjs preset with TF.js's heap order and the default (every candidate) decodes the
+    real variants as the real TF.js does; scan order does not on some of them."""
+    settings = MultiPoseSettings.for_preset("tfjs", tie_order="heap")
+    assert settings.candidates is None
+    tfjs = peer(*variant_heads, STRIDE, settings)
+    heap = differences(graph_decode(settings, variant_heads), tfjs)
+    bad = [(VARIANTS[i], d) for i, d in enumerate(heap) if not agrees(d)]
+    assert not bad, f"graph (heap) differs from TF.js on {bad}"
+    scan = differences(graph_decode(MultiPoseSettings.for_preset("tfjs"), variant_heads), tfjs)
+    assert sum(not agrees(d) for d in scan) >= 3
+
+
+def test_graph_and_references_agree_with_tfjs_beyond_64_candidates(peer):
+    """Hundreds of candidates (the old default cap was 64): TF.js, the numpy reference and
+    the graph (heap order, no cap) agree; the coral graph agrees with the coral reference on
+    the same heads (roots popped deep into Coral's queue)."""
+    from onnxpose.reference.multi_pose import decode_multiple_poses
+    heads = tie_heavy_synthetic_heads(seed=11, batch=2)
+    settings = MultiPoseSettings.for_preset("tfjs", tie_order="heap", max_poses=40)
+    queues = [build_part_with_score_queue(hm, logit(0.5), 1, None, "scan") for hm in heads[0]]
+    assert min(len(q) for q in queues) > 250
+    tfjs = peer(*heads, STRIDE, settings)
+    reference = decode_multiple_poses_tfjs(*heads, STRIDE, settings, tie_order="heap")
+    graph = graph_decode(settings, heads)
+    assert all(agrees(d) for d in differences(reference, tfjs))
+    assert all(agrees(d) for d in differences(graph, tfjs))
+    assert min(tfjs[2]) > 20  # poses grown from candidates far past the 64th
+    coral = MultiPoseSettings.for_preset("coral", tie_order="heap", max_poses=40)
+    coral_reference = decode_multiple_poses(*heads, STRIDE, coral)
+    assert all(agrees(d) for d in differences(graph_decode(coral, heads), coral_reference))
+    capped = MultiPoseSettings.for_preset("tfjs", tie_order="heap", max_poses=40, candidates=64)
+    assert not all(agrees(d) for d in differences(graph_decode(capped, heads), tfjs))
