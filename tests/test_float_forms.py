@@ -107,3 +107,23 @@ def test_real_weights_find_a_real_person(built_real_forms, test_image, reference
     for k in confident:
         distance = np.min(np.linalg.norm(coral[:, k] - keypoints[k, :2], axis=1))
         assert distance <= 24, f"{KEYPOINT_NAMES[k]} is {distance:.1f} px from any Coral pose"
+
+
+def test_readme_try_it_model_finds_both_people_at_stride_16(tmp_path, test_image, reference):
+    """The README's "try it" float model: Coral's weights at their trained stride 16 and size
+    353x481 find both people of the photo, each pose close to one of Coral's; at 257x257
+    stride 32 the same weights find fewer (the README says why)."""
+    source = ensure_model("tflite", (353, 481), 16, "real")
+    build_model(source, tmp_path / "float16.onnx", decoder="multi")
+    result = PoseSession(tmp_path / "float16.onnx").predict(test_image)
+    assert len(result.scores) == 2 and min(result.scores) > 0.5
+    coral = reference["poses"][0, :int(reference["pose_count"][0])]
+    scale = np.array([1278 / 353, 1920 / 481], np.float32)   # Coral's poses are in 353x481 px
+    for pose in result.keypoints:
+        confident = pose[:, 2] > 0.5
+        error = np.min([np.median(np.linalg.norm(pose[confident, :2] - c[confident] * scale, axis=1))
+                        for c in coral])
+        assert error < 30, f"a pose lies {error:.0f} px (median) from both of Coral's poses"
+    build_model(ensure_model("tflite", SIZE, 32, "real"), tmp_path / "float32.onnx",
+                decoder="multi")
+    assert len(PoseSession(tmp_path / "float32.onnx").predict(test_image).scores) < 2
