@@ -177,6 +177,8 @@ def predict(model, image, out, as_json, providers, min_score):
               help="Directory for the golden decoder-only graphs.")
 def golden(out):
     """Regenerate the golden decoder-only graphs (graphs/*.onnx) checked by the tests."""
+    from onnxpose.errors import require_extra
+    require_extra("build", ("onnx_graphsurgeon",), "onnxpose golden")
     from onnxpose.decoder.golden import write_goldens
     from onnxpose.io import check_output_directory
     check_output_directory(out, must_exist=True)
@@ -222,6 +224,9 @@ def bench(model, providers, batches, runs, warmup, threads, out, placement, imag
     """Benchmark MODEL (a source model or a built onnxpose .onnx) on every usable provider:
     raw model + Python loop / numpy decoding, onnxpose models decoding in-graph, and the
     source TFLite model; latency percentiles, throughput, first-run cost, decode overhead."""
+    from onnxpose.errors import BUILD_EXTRA_MODULES, require_extra
+    require_extra("build", BUILD_EXTRA_MODULES, "onnxpose bench")
+    require_extra("bench", ("matplotlib",), "onnxpose bench")
     from onnxpose.bench import BenchConfig, run_bench, write_reports
     from onnxpose.bench.options import TensorrtOptions
 

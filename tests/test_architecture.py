@@ -110,17 +110,22 @@ def test_predict_without_build_extra_matches_pose_session(built_single, test_ima
                                [p["score"] for p in expected["poses"]], rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("command", ["build", "inspect"])
-def test_build_and_inspect_without_build_extra_say_what_to_install(command, quant_tflite, tmp_path):
-    args = [command, str(quant_tflite)] + (["-o", str(tmp_path / "out.onnx")] if command == "build" else [])
+@pytest.mark.parametrize("command", ["build", "inspect", "golden", "bench"])
+def test_build_side_commands_without_build_extra_say_what_to_install(command, quant_tflite,
+                                                                      tmp_path):
+    args = {"build": ["build", str(quant_tflite), "-o", str(tmp_path / "out.onnx")],
+            "inspect": ["inspect", str(quant_tflite)],
+            "golden": ["golden", "--out", str(tmp_path)],
+            "bench": ["bench", str(quant_tflite), "--out", str(tmp_path / "bench")]}[command]
     proc = _run_blocked(_cli(args))
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if not line.startswith("LOADED ")]
     assert len(lines) == 1, proc.stderr
+    missing = "onnx_graphsurgeon" if command == "golden" else "tf2onnx"
     assert lines[0].startswith(f"onnxpose: error: onnxpose {command} needs the build extra: "
-                               "pip install 'onnxpose[build]' (missing tf2onnx"), lines[0]
+                               f"pip install 'onnxpose[build]' (missing {missing}"), lines[0]
     assert proc.stdout == ""
-    assert not (tmp_path / "out.onnx").exists()
+    assert not (tmp_path / "out.onnx").exists() and not list(tmp_path.glob("*.onnx"))
 
 
 # -------------------------------------------------------------------------------------------
