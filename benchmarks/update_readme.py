@@ -115,20 +115,48 @@ def section(label: str) -> str:
     multi_file = folder / "multi_pose_latency.json"
     if multi_file.exists():
         multi = json.loads(multi_file.read_text())
-        m = multi["median_ms"]
-        lines += ["", script_line(label, "multi_pose_decode.py", "multi_pose_latency.json", multi),
-                  "",
-                  "| preset | raw model, all heads | onnxpose multi-pose | decode added (built − raw) "
-                  "| share of the raw model | decoder alone, same heads | numpy reference, same "
-                  "heads |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        for preset in ("coral", "tfjs", "coral-heap"):
-            if preset in m:
-                p = m[preset]
-                lines.append(f"| `{preset}` | {ms(m['raw_all'])} ms | {ms(p['onnxpose_multi'])} ms | "
-                             f"+{ms(p['decode_added'])} ms | "
-                             f"{100 * p['decode_added_share_of_raw']:.1f} % | "
-                             f"{ms(p['onnxpose_decoder_only'])} ms | {ms(p['numpy_decoder'])} ms |")
+        lines += ["", f"`multi_pose_decode.py` ([`multi_pose_latency.json`](results/{label}/"
+                  f"multi_pose_latency.json), {multi['created']}, median of {multi['runs']} runs, "
+                  f"CPU; command `{multi['command']}`):"]
+        if multi.get("schema") == "onnxpose-multi-pose-latency/2":
+            c = multi["synthetic_candidates"]
+            for batch, row in multi["median_ms"].items():
+                lines += ["", f"Batch {batch}: raw model, all heads {ms(row['raw_all_ms'])} ms.", "",
+                          "| preset | onnxpose multi-pose | decode added (built − raw) | share | "
+                          f"decoder alone, photo | decoder alone, {c} candidates | share |",
+                          "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                for preset, p in row["presets"].items():
+                    lines.append(f"| `{preset}` | {ms(p['built_ms'])} ms | "
+                                 f"{'+' if p['decode_added_ms'] >= 0 else '−'}"
+                                 f"{ms(abs(p['decode_added_ms']))} ms | "
+                                 f"{100 * p['decode_added_share']:.1f} % | "
+                                 f"{ms(p['decoder_only_photo_ms'])} ms | "
+                                 f"{ms(p['decoder_only_synthetic_ms'])} ms | "
+                                 f"{100 * p['synthetic_share']:.1f} % |")
+    growth_file = folder / "multi_pose_growth.json"
+    if growth_file.exists():
+        growth = json.loads(growth_file.read_text())
+        lines += ["", f"`multi_pose_growth.py` ([`multi_pose_growth.json`](results/{label}/"
+                  f"multi_pose_growth.json), {growth['created']}; command `{growth['command']}`): "
+                  f"{'no curve grows faster than linearly' if growth['check']['ok'] else 'superlinear: ' + '; '.join(growth['check']['violations'])}.",
+                  "", "| preset | exponent: candidates | grid | batch | per candidate | heap replay per candidate |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for preset, pc in growth["per_candidate"].items():
+            f = {curve: growth["fits"][curve][preset]["exponent"] for curve in growth["fits"]}
+            extra = pc.get("heap_extra_ms_per_candidate")
+            lines.append(f"| `{preset}` | {f['candidates']:.2f} | {f['grid']:.2f} | {f['batch']:.2f} | "
+                         f"{1000 * pc['slope_ms_per_candidate']:.1f} µs | "
+                         + (f"{1000 * extra:.1f} µs |" if extra is not None else "— |"))
+        lines += ["", f"![growth](results/{label}/multi_pose_growth.png)"]
+    peers_file = folder / "multi_pose_peers.json"
+    if peers_file.exists():
+        peers = json.loads(peers_file.read_text())
+        lines += ["", f"`multi_pose_peers.py` ([`multi_pose_peers.json`](results/{label}/"
+                  f"multi_pose_peers.json), {peers['created']}, batch 1, CPU; command "
+                  f"`{peers['command']}`), median ms:"]
+        for section_name, med in peers["median_ms"].items():
+            lines += ["", f"| {section_name} | ms |", "| --- | ---: |"]
+            lines += [f"| `{name}` | {ms(v)} |" for name, v in sorted(med.items(), key=lambda kv: kv[1])]
     return "\n".join(lines)
 
 
