@@ -1,0 +1,95 @@
+"""PIL's ``Image.resize(size, BILINEAR)`` as standard ONNX ops, for any input size.
+
+The graph form of ``onnxpose.reference.pil_resize`` (same function names): the per-axis
+filter taps and fixed-point weights are computed in the graph (float64) from the input's
+runtime height and width, then each separable pass is a ``Gather`` of the K taps, an int32
+multiply-add (``ReduceSum``) and Pillow's rounding, horizontal pass first. No ``Resize`` op:
+ONNX ``Resize`` with ``antialias=1`` (opset 18+) uses another window and rounding and is up
+to 13 levels off PIL on real photos.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx_graphsurgeon as gs
+
+from onnxpose.decoder.ops import GraphBuilder
+
+PRECISION_BITS = 22  # Pillow: 32 - 8 - 2
+
+
+def triangle(b: GraphBuilder, t, name: str):
+    """max(1 - |t|, 0)."""
+    one = b.scalar(1.0, np.float64, f"{name}_one")
+    return b.relu(b.sub(one, b.op("Abs", [t], f"{name}_abs"), f"{name}_1_minus"), name)
+
+
+def resize_coefficients(b: GraphBuilder, in_size, out_size: int, name: str):
+    """(taps int64 [out, K], weights int32 [out, K]) for an axis of runtime length ``in_size``
+    (int64 [1]) resized to ``out_size``, as Pillow's ``precompute_coeffs``."""
+    f64 = np.float64
+    size = b.cast(in_size, f64, f"{name}_in_size")
+    scale = b.div(size, b.scalar(out_size, f64, f"{name}_out_size"), f"{name}_scale")
+    filterscale = b.maximum(scale, b.scalar(1.0, f64, f"{name}_unit"), f"{name}_filterscale")
+    support = filterscale
+    ksize = b.add(b.mul(b.cast(b.op("Ceil", [support], f"{name}_ceil_support"), np.int64,
+                               f"{name}_ceil_support_int"), np.int64(2), f"{name}_2k"),
+                  np.int64(1), f"{name}_ksize")
+    half = b.scalar(0.5, f64, f"{name}_half")
+    centers = gs.Constant(b.name(f"{name}_pixel_centers"),
+                          (np.arange(out_size) + 0.5).astype(f64).reshape(-1, 1))
+    center = b.mul(centers, scale, f"{name}_center")                                     # [out,1]
+    xmin = b.maximum(b.floor(b.add(b.sub(center, support, f"{name}_lo"), half, f"{name}_lo_half"),
+                             f"{name}_lo_floor"), b.scalar(0.0, f64, f"{name}_zero"), f"{name}_xmin")
+    xmax = b.minimum(b.floor(b.add(b.add(center, support, f"{name}_hi"), half, f"{name}_hi_half"),
+                             f"{name}_hi_floor"), size, f"{name}_xmax")
+    count = b.sub(xmax, xmin, f"{name}_count")
+    offsets = b.cast(b.range_(b.scalar(0, np.int64, f"{name}_r0"),
+                              b.squeeze(ksize, [0], f"{name}_ksize_scalar"),
+                              b.scalar(1, np.int64, f"{name}_r1"), f"{name}_offsets_int"),
+                     f64, f"{name}_offsets")                                             # [K]
+    taps = b.add(xmin, offsets, f"{name}_taps_float")                                    # [out,K]
+    t = b.div(b.add(b.sub(taps, center, f"{name}_dist"), half, f"{name}_dist_half"),
+              filterscale, f"{name}_t")
+    weights = b.where(b.less(offsets, count, f"{name}_in_window"), triangle(b, t, f"{name}_tri"),
+                      b.scalar(0.0, f64, f"{name}_w0"), f"{name}_weights_window")
+    total = b.reduce_sum(weights, [1], f"{name}_total", keepdims=True)
+    total = b.where(b.greater(total, b.scalar(0.0, f64, f"{name}_t0"), f"{name}_total_pos"), total,
+                    b.scalar(1.0, f64, f"{name}_t1"), f"{name}_total_safe")
+    fixed = b.floor(b.add(b.mul(b.div(weights, total, f"{name}_normalized"),
+                                b.scalar(float(1 << PRECISION_BITS), f64, f"{name}_precision"),
+                                f"{name}_scaled"), half, f"{name}_scaled_half"), f"{name}_fixed")
+    last = b.sub(size, b.scalar(1.0, f64, f"{name}_one_px"), f"{name}_last")
+    taps = b.cast(b.minimum(taps, last, f"{name}_taps_clamped"), np.int64, f"{name}_taps")
+    return taps, b.cast(fixed, np.int32, f"{name}_weights")
+
+
+def round_to_uint8(b: GraphBuilder, sums, name: str):
+    """Pillow's rounding of the fixed-point sums: (s + 2^21) >> 22, clipped to 0..255."""
+    i32 = np.int32
+    shifted = b.div(b.add(sums, b.scalar(1 << (PRECISION_BITS - 1), i32, f"{name}_half"),
+                          f"{name}_half_up"),
+                    b.scalar(1 << PRECISION_BITS, i32, f"{name}_one"), f"{name}_shifted")
+    clipped = b.maximum(b.minimum(shifted, b.scalar(255, i32, f"{name}_255"), f"{name}_max255"),
+                        b.scalar(0, i32, f"{name}_0"), f"{name}_clipped")
+    return b.cast(clipped, np.uint8, name)
+
+
+def resize_pass(b: GraphBuilder, pixels, taps, weights, axis: int, name: str):
+    """One pass along ``axis`` (1: rows, 2: columns) of uint8 [N,H,W,3]."""
+    gathered = b.cast(b.gather(pixels, taps, axis, f"{name}_taps"), np.int32, f"{name}_int")
+    shape = [0, 0, 1] if axis == 2 else [0, 0, 1, 1]  # weights [out,K] -> broadcast at axis
+    weighted = b.mul(gathered, b.reshape(weights, shape, f"{name}_weights_b"), f"{name}_weighted")
+    return round_to_uint8(b, b.reduce_sum(weighted, [axis + 1], f"{name}_sums"), name)
+
+
+def pil_resize(b: GraphBuilder, images, size_hw: tuple[int, int], name: str = "resize"):
+    """uint8 [N,H,W,3] (H, W at runtime) -> uint8 [N,h,w,3] as PIL's resize((w, h), BILINEAR)."""
+    out_h, out_w = size_hw
+    shape = b.shape(images, f"{name}_image_shape")
+    in_h = b.slice(shape, [1], [2], [0], f"{name}_in_h")
+    in_w = b.slice(shape, [2], [3], [0], f"{name}_in_w")
+    taps_x, weights_x = resize_coefficients(b, in_w, out_w, f"{name}_x")
+    taps_y, weights_y = resize_coefficients(b, in_h, out_h, f"{name}_y")
+    rows = resize_pass(b, images, taps_x, weights_x, 2, f"{name}_horizontal")
+    return resize_pass(b, rows, taps_y, weights_y, 1, f"{name}_vertical")
