@@ -24,21 +24,34 @@ def triangle(b: GraphBuilder, t, name: str):
     return b.relu(b.sub(one, b.op("Abs", [t], f"{name}_abs"), f"{name}_1_minus"), name)
 
 
-def resize_coefficients(b: GraphBuilder, in_size, out_size: int, name: str):
+def pixel_centers(b: GraphBuilder, out_size, name: str):
+    """[out, 1] float64: 0.5, 1.5, ...; ``out_size`` an int or an int64 [1] tensor."""
+    if isinstance(out_size, (int, np.integer)):
+        return gs.Constant(b.name(f"{name}_pixel_centers"),
+                           (np.arange(out_size) + 0.5).astype(np.float64).reshape(-1, 1))
+    indices = b.range_(b.scalar(0, np.int64, f"{name}_c0"), b.squeeze(out_size, [0], f"{name}_out"),
+                       b.scalar(1, np.int64, f"{name}_c1"), f"{name}_pixel_indices")
+    centers = b.add(b.cast(indices, np.float64, f"{name}_pixel_indices_float"),
+                    b.scalar(0.5, np.float64, f"{name}_c_half"), f"{name}_pixel_centers_flat")
+    return b.unsqueeze(centers, [1], f"{name}_pixel_centers")
+
+
+def resize_coefficients(b: GraphBuilder, in_size, out_size, name: str):
     """(taps int64 [out, K], weights int32 [out, K]) for an axis of runtime length ``in_size``
-    (int64 [1]) resized to ``out_size``, as Pillow's ``precompute_coeffs``."""
+    (int64 [1]) resized to ``out_size`` (int, or int64 [1] at runtime), as Pillow's
+    ``precompute_coeffs``."""
     f64 = np.float64
     size = b.cast(in_size, f64, f"{name}_in_size")
-    scale = b.div(size, b.scalar(out_size, f64, f"{name}_out_size"), f"{name}_scale")
+    out = (b.scalar(out_size, f64, f"{name}_out_size") if isinstance(out_size, (int, np.integer))
+           else b.cast(out_size, f64, f"{name}_out_size"))
+    scale = b.div(size, out, f"{name}_scale")
     filterscale = b.maximum(scale, b.scalar(1.0, f64, f"{name}_unit"), f"{name}_filterscale")
     support = filterscale
     ksize = b.add(b.mul(b.cast(b.op("Ceil", [support], f"{name}_ceil_support"), np.int64,
                                f"{name}_ceil_support_int"), np.int64(2), f"{name}_2k"),
                   np.int64(1), f"{name}_ksize")
     half = b.scalar(0.5, f64, f"{name}_half")
-    centers = gs.Constant(b.name(f"{name}_pixel_centers"),
-                          (np.arange(out_size) + 0.5).astype(f64).reshape(-1, 1))
-    center = b.mul(centers, scale, f"{name}_center")                                     # [out,1]
+    center = b.mul(pixel_centers(b, out_size, name), scale, f"{name}_center")             # [out,1]
     xmin = b.maximum(b.floor(b.add(b.sub(center, support, f"{name}_lo"), half, f"{name}_lo_half"),
                              f"{name}_lo_floor"), b.scalar(0.0, f64, f"{name}_zero"), f"{name}_xmin")
     xmax = b.minimum(b.floor(b.add(b.add(center, support, f"{name}_hi"), half, f"{name}_hi_half"),
@@ -83,12 +96,18 @@ def resize_pass(b: GraphBuilder, pixels, taps, weights, axis: int, name: str):
     return round_to_uint8(b, b.reduce_sum(weighted, [axis + 1], f"{name}_sums"), name)
 
 
-def pil_resize(b: GraphBuilder, images, size_hw: tuple[int, int], name: str = "resize"):
-    """uint8 [N,H,W,3] (H, W at runtime) -> uint8 [N,h,w,3] as PIL's resize((w, h), BILINEAR)."""
+def image_size(b: GraphBuilder, images, name: str = "image"):
+    """(H, W) of uint8 [N,H,W,3] at runtime, each int64 [1]."""
+    shape = b.shape(images, f"{name}_shape")
+    return (b.slice(shape, [1], [2], [0], f"{name}_height"),
+            b.slice(shape, [2], [3], [0], f"{name}_width"))
+
+
+def pil_resize(b: GraphBuilder, images, size_hw, name: str = "resize"):
+    """uint8 [N,H,W,3] (H, W at runtime) -> uint8 [N,h,w,3] as PIL's resize((w, h), BILINEAR);
+    h and w ints or int64 [1] tensors."""
     out_h, out_w = size_hw
-    shape = b.shape(images, f"{name}_image_shape")
-    in_h = b.slice(shape, [1], [2], [0], f"{name}_in_h")
-    in_w = b.slice(shape, [2], [3], [0], f"{name}_in_w")
+    in_h, in_w = image_size(b, images, f"{name}_input")
     taps_x, weights_x = resize_coefficients(b, in_w, out_w, f"{name}_x")
     taps_y, weights_y = resize_coefficients(b, in_h, out_h, f"{name}_y")
     rows = resize_pass(b, images, taps_x, weights_x, 2, f"{name}_horizontal")
