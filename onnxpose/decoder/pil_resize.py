@@ -3,7 +3,9 @@
 The graph form of ``onnxpose.reference.pil_resize`` (same function names): the per-axis
 filter taps and fixed-point weights are computed in the graph (float64) from the input's
 runtime height and width, then each separable pass is a ``Gather`` of the K taps, an int32
-multiply-add (``ReduceSum``) and Pillow's rounding, horizontal pass first. No ``Resize`` op:
+multiply-add (``ReduceSum``) and Pillow's rounding. Pillow 13 runs the horizontal pass first
+except when the height shrinks and the width grows (found empirically: then its result is
+the vertical-first one), so the graph picks the order with an ``If``. No ``Resize`` op:
 ONNX ``Resize`` with ``antialias=1`` (opset 18+) uses another window and rounding and is up
 to 13 levels off PIL on real photos.
 """
@@ -110,5 +112,28 @@ def pil_resize(b: GraphBuilder, images, size_hw, name: str = "resize"):
     in_h, in_w = image_size(b, images, f"{name}_input")
     taps_x, weights_x = resize_coefficients(b, in_w, out_w, f"{name}_x")
     taps_y, weights_y = resize_coefficients(b, in_h, out_h, f"{name}_y")
-    rows = resize_pass(b, images, taps_x, weights_x, 2, f"{name}_horizontal")
-    return resize_pass(b, rows, taps_y, weights_y, 1, f"{name}_vertical")
+
+    def passes(g: GraphBuilder, order):
+        pixels = images
+        for axis in order:
+            taps, weights = (taps_x, weights_x) if axis == 2 else (taps_y, weights_y)
+            pixels = resize_pass(g, pixels, taps, weights, axis, f"{name}_axis{axis}")
+        return pixels
+
+    def branch(label, order):
+        g = b.branch(f"{name}_{label}")
+        out = passes(g, order)
+        out.dtype = np.uint8
+        g.graph.outputs = [out]
+        return g.graph
+
+    as_int = lambda v, n: v if not isinstance(v, (int, np.integer)) else b.const(  # noqa: E731
+        np.array([v], np.int64), n)
+    vertical_first = b.logical_and(b.greater(in_h, as_int(out_h, f"{name}_out_h"), f"{name}_v_shrinks"),
+                                   b.less(in_w, as_int(out_w, f"{name}_out_w"), f"{name}_h_grows"),
+                                   f"{name}_vertical_first_vec")
+    cond = b.squeeze(vertical_first, [0], f"{name}_vertical_first")
+    out = b.op("If", [cond], f"{name}_passes",
+               {"then_branch": branch("vertical_first", (1, 2)),
+                "else_branch": branch("horizontal_first", (2, 1))}, dtype=np.uint8)
+    return out

@@ -7,8 +7,9 @@ triangle filter by the scale), ``support = filterscale``, ``center = (i + 0.5) *
 input taps ``xmin = int(center - support + 0.5)`` .. ``int(center + support + 0.5)`` clamped to
 the image, weight ``triangle((j - center + 0.5) / filterscale)`` normalized to sum 1, then
 fixed point with 22 fractional bits; a pass sums ``pixel * weight`` in integers and rounds
-half up (exactly Pillow's arithmetic; Pillow may run the two passes in the other order for
-some sizes, which moves a few pixels by one level).
+half up (exactly Pillow's arithmetic). Horizontal pass first, except when the height shrinks
+and the width grows (Pillow 13's order, found empirically; some other shrinking sizes also
+run vertical first in Pillow, which moves a few pixels by one level).
 ``onnxpose.decoder.pil_resize`` builds the same function names as graph code.
 """
 
@@ -63,5 +64,7 @@ def pil_resize(images: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     out_h, out_w = size_hw
     taps_x, weights_x = resize_coefficients(images.shape[2], out_w)
     taps_y, weights_y = resize_coefficients(images.shape[1], out_h)
+    if images.shape[1] > out_h and images.shape[2] < out_w:  # Pillow's order (empirical)
+        return resize_pass(resize_pass(images, taps_y, weights_y, axis=1), taps_x, weights_x, 2)
     rows = resize_pass(images, taps_x, weights_x, axis=2)
     return resize_pass(rows, taps_y, weights_y, axis=1)
