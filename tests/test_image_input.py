@@ -149,6 +149,9 @@ def test_odd_inputs(image_multi):
     for channels in (1, 4):
         with pytest.raises(Exception, match="(?i)dimension|shape"):
             session.run(None, {"image": np.zeros((1, 20, 20, channels), np.uint8)})
+    for shape in ((1, 0, 20, 3), (1, 20, 0, 3)):             # no pixels: a run error
+        with pytest.raises(Exception, match="INVALID_ARGUMENT"):
+            session.run(None, {"image": np.zeros(shape, np.uint8)})
     for shape in ((1, 1, 1, 3), (1, 8000, 50, 3)):
         outputs = session.run(None, {"image": np.full(shape, 128, np.uint8)})
         assert all(np.all(np.isfinite(o)) for o in outputs)
