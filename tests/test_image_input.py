@@ -191,3 +191,24 @@ def test_letterbox_on_panorama_and_portrait(letterbox_movenet, image_multi, phot
             assert np.all(counted[:, 0] > -20) and np.all(counted[:, 0] < image.shape[0] + 20)
             assert np.all(counted[:, 1] > -20) and np.all(counted[:, 1] < image.shape[1] + 20)
     del pil
+
+
+def test_input_size_picks_backbone_resolution(tmp_path_factory, quant_tflite, photo):
+    path = _build(tmp_path_factory, quant_tflite, "image_257x353", decoder="multi",
+                  input_mode="image", input_size=(257, 353))
+    session = PoseSession(path, providers="cpu")
+    assert (session.info.input_height, session.info.input_width) == (257, 353)
+    result = session.predict(photo)
+    assert len(result.scores) >= 1 and result.image_size == photo.shape[:2]
+
+
+def test_predict_cli_on_image_model_lists_and_draws_boxes(image_multi, test_image, tmp_path,
+                                                          capsys):
+    import json
+    from onnxpose.cli import main
+    out = tmp_path / "overlay.png"
+    assert main(["predict", str(image_multi), str(test_image), "--json", "--out", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert len(printed["poses"]) == 2 and set(printed["poses"][0]["box"]) == {
+        "ymin", "xmin", "ymax", "xmax"}
+    assert out.stat().st_size > 0
