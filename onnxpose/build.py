@@ -23,7 +23,7 @@ from onnxpose.convert import convert_to_onnx
 from onnxpose.convert.convert import DEFAULT_OPSET
 from onnxpose.convert.peek import peek_source
 from onnxpose.decoder.attach import append_decoder, finish, make_batch_dynamic
-from onnxpose.spec import MultiPoseSettings, SinglePoseSettings
+from onnxpose.spec import MOVENET_MAX_POSES, ModelIOSettings, MultiPoseSettings, SinglePoseSettings
 from onnxpose.heads import HeadOverrides, Heads, locate_heads, strip_coral_decoder_op
 from onnxpose.heads.locate import set_input_size
 from onnxpose.heads.tensors import graph_inputs
@@ -117,6 +117,9 @@ def build_model(source: str | os.PathLike, output: str | os.PathLike | None, *,
                 overrides: HeadOverrides = HeadOverrides(),
                 normalization: str | None = None,
                 input_size: tuple[int, int] | None = None,
+                input_mode: str = "tensor",
+                resize: str = "stretch",
+                box_threshold: float = 0.2,
                 opset: int = DEFAULT_OPSET,
                 validate: bool = True,
                 progress: Callable[[int, str], None] | None = None) -> BuildResult:
@@ -127,6 +130,11 @@ def build_model(source: str | os.PathLike, output: str | os.PathLike | None, *,
     MultiPoseSettings; without it, ``multi_preset``'s defaults (or, for a model with
     Coral's op and no other preset, the op's options and Coral's heap tie order) with the
     non-None ``multi_overrides`` (MultiPoseSettings fields) applied.
+    ``input_mode`` "image": the model takes uint8 [N,H,W,3] photos of any size and resizes
+    them in the graph (``resize`` "stretch" or "letterbox"); keypoints and ``boxes`` (a
+    keypoint counts when it scores at least ``box_threshold``) are in the input's pixels.
+    ``single.layout`` "movenet" with the multi-pose decoder gives MoveNet MultiPose's
+    ``output_0`` [N,P,56] (P = 6 unless max_poses is given).
     ``output`` None: build and validate only. The file is written atomically:
     on any error nothing is left at ``output``.
     """
@@ -144,6 +152,16 @@ def build_model(source: str | os.PathLike, output: str | os.PathLike | None, *,
     if check_decoder_options(source, decoder, peek.coral_op, single, multi_given) == "multi":
         multi_settings_preview(source, multi, multi_preset, multi_overrides)
     check_normalization(source, normalization, peek.input_dtype)
+    try:
+        io = ModelIOSettings(input=input_mode, resize=resize, layout=single.layout,
+                             box_threshold=box_threshold)
+    except ValueError as exc:
+        raise OnnxPoseError(source, str(exc)) from exc
+    if resize != "stretch" and input_mode != "image":
+        raise OnnxPoseError(source, f"--resize {resize} needs --input image (a tensor-input model "
+                                    "is resized by its caller)")
+    if single.layout == "movenet" and multi is None and (multi_overrides or {}).get("max_poses") is None:
+        multi_overrides = {**(multi_overrides or {}), "max_poses": MOVENET_MAX_POSES}
 
     report(0, f"converting {source}")
     model, source_format = convert_to_onnx(source, opset)
@@ -180,7 +198,9 @@ def build_model(source: str | os.PathLike, output: str | os.PathLike | None, *,
     try:
         graph = gs.import_onnx(model)
         make_batch_dynamic(graph)
-        outputs = append_decoder(graph, heads, decoder, single, multi, keep_heads)
+        norm = normalization or default_normalization(heads.input.dtype)
+        outputs = append_decoder(graph, heads, decoder, single, multi, keep_heads, io,
+                                 NORMALIZATIONS[norm])
         built = finish(graph, opset)
     except (InferenceError, ValidationError) as exc:  # the source graph contradicts itself
         raise OnnxPoseError(source, f"the model's graph is inconsistent ({first_line(exc)})") from exc
@@ -190,7 +210,7 @@ def build_model(source: str | os.PathLike, output: str | os.PathLike | None, *,
         normalization=normalization or default_normalization(heads.input.dtype),
         output_stride=heads.output_stride, decoder=description,
         source={"file": os.path.basename(source.rstrip("/")), "format": source_format,
-                "coral_decoder_op": coral_op}))
+                "coral_decoder_op": coral_op}, io=io.to_dict()))
 
     validation = None
     if validate:

@@ -55,9 +55,24 @@ def cli():
               help="Single: stride: y = row*stride + offset, score = sigmoid(logit). "
                    "grid: y = row/(h-1)*input_h + offset, score = raw heatmap value.")
 @click.option("--layout", type=click.Choice(["onnxpose", "movenet"]), default="onnxpose", show_default=True,
-              help="Single: onnxpose: keypoints [N,17,3] px + pose_score [N]. "
-                   "movenet: output_0 [N,1,17,3], y/x divided by input height/width. "
-                   "Multi-only options with single, and single-only ones with multi, are refused.")
+              help="onnxpose: keypoints px + pose score(s) (+ pose_count for multi) + boxes. "
+                   "movenet: single output_0 [N,1,17,3], y/x divided by input height/width; "
+                   "multi output_0 [N,P,56] as MoveNet MultiPose (17 x y,x,score, then "
+                   "ymin,xmin,ymax,xmax normalized and the pose score; P = 6 unless "
+                   "--max-poses). Multi-only options with single, and single-only ones with "
+                   "multi, are refused.")
+@click.option("--input", "input_mode", type=click.Choice(["tensor", "image"]), default="tensor",
+              show_default=True,
+              help="tensor: the backbone's own input (the caller resizes). image: input `image` "
+                   "uint8 [N,H,W,3] RGB of any size; the graph resizes it exactly as PIL's "
+                   "BILINEAR resize and keypoints and boxes come out in its pixels.")
+@click.option("--resize", type=click.Choice(["stretch", "letterbox"]), default="stretch",
+              show_default=True,
+              help="With --input image: stretch to the backbone size, or letterbox (keep the "
+                   "aspect ratio, centered, padded with the backbone's zero value).")
+@click.option("--box-threshold", type=click.FloatRange(0, 1), default=0.2, show_default=True,
+              help="A keypoint counts towards its pose's box (ymin,xmin,ymax,xmax over the "
+                   "counted keypoints; score = the pose's score) when it scores at least this.")
 @click.option("--keep-heads", is_flag=True, help="Also output the float heads (heatmaps, short_offsets, displacements).")
 @click.option("--heatmaps", default=None, help="Output name of the heatmap head (overrides discovery).")
 @click.option("--offsets", default=None, help="Output name of the short-offset head.")
@@ -66,7 +81,8 @@ def cli():
 @click.option("--input-size", default=None,
               help="Input size HxW: fixes a dynamic one, or rebuilds a fixed-size (fully "
                    "convolutional) backbone at another size (the build says so); the heads' "
-                   "grid must fit an output stride.")
+                   "grid must fit an output stride. With --input image: the backbone "
+                   "resolution photos are resized to inside the model.")
 @click.option("--normalization", type=click.Choice(["none", "minus_one_to_one", "zero_to_one"]), default=None,
               help="Float inputs: how pixels 0..255 map to the model input (default "
                    "minus_one_to_one); refused for uint8 inputs, which take raw pixels.")
@@ -75,7 +91,8 @@ def cli():
                    f"{OPSET} and upgraded).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def build(model, output, decoder, preset, max_poses, score_threshold, nms_radius, candidates,
-          refine_steps, tie_order, coral_release, coordinates, layout, keep_heads, heatmaps, offsets, displacements,
+          refine_steps, tie_order, coral_release, coordinates, layout, input_mode, resize,
+          box_threshold, keep_heads, heatmaps, offsets, displacements,
           output_stride, input_size, normalization, opset, quiet):
     """Build MODEL (.tflite, SavedModel dir, TF.js model.json, .onnx) into an ONNX model
     that outputs keypoints; validated against the numpy reference before it is written."""
@@ -97,6 +114,7 @@ def build(model, output, decoder, preset, max_poses, score_threshold, nms_radius
                          multi_preset=preset if preset_given else None,
                          multi_overrides=multi_flags, keep_heads=keep_heads, overrides=overrides,
                          normalization=normalization, input_size=opt.size(input_size, "--input-size"), opset=opset,
+                         input_mode=input_mode, resize=resize, box_threshold=box_threshold,
                          progress=progress)
     heads = result.heads
     click.echo(f"wrote {result.output}")
@@ -108,6 +126,9 @@ def build(model, output, decoder, preset, max_poses, score_threshold, nms_radius
         (h0, w0), (h1, w1) = result.input_size_changed
         click.echo(f"  backbone input changed from {h0}x{w0} to {h1}x{w1} (--input-size; the "
                    "backbone is fully convolutional)")
+    if input_mode == "image":
+        click.echo(f"  model input image uint8 [N,H,W,3] (any H, W), resized in the graph "
+                   f"({resize}) to the backbone's {heads.input.height}x{heads.input.width}")
     click.echo(f"  decoder {json.dumps(result.decoder)}")
     click.echo(f"  outputs {', '.join(result.outputs)}")
     v = result.validation

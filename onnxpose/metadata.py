@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import onnx
 
 from onnxpose.keypoints import KEYPOINT_NAMES, POSE_CHAIN, SKELETON
-from onnxpose.spec import MultiPoseSettings, SinglePoseSettings, decoder_outputs
+from onnxpose.spec import ModelIOSettings, MultiPoseSettings, SinglePoseSettings, decoder_outputs
 
 PREFIX = "onnxpose."
 NORMALIZATIONS = {
@@ -40,6 +40,17 @@ class PoseModelInfo:
     decoder: dict
     keypoint_names: tuple
     skeleton: tuple
+    #: ``onnxpose.spec.ModelIOSettings`` as a dict (input mode, resize, layout, box
+    #: threshold); None for models built before it
+    io: dict | None = None
+
+    @property
+    def image_input(self) -> bool:
+        """The model takes uint8 photos of any size (resized in the graph)."""
+        return bool(self.io) and self.io.get("input") == "image"
+
+    def io_settings(self) -> ModelIOSettings | None:
+        return ModelIOSettings(**self.io) if self.io else None
 
     @property
     def multi_pose(self) -> bool:
@@ -55,11 +66,15 @@ class PoseModelInfo:
     @property
     def output_names(self) -> tuple[str, ...]:
         """The decoder's outputs, by the spec (``onnxpose.spec.decoder_outputs``)."""
-        return tuple(spec.name for spec in decoder_outputs(self.settings()))
+        return tuple(spec.name for spec in decoder_outputs(self.settings(), self.io_settings()))
 
 
-def metadata_dict(*, version, model_input, normalization, output_stride, decoder, source) -> dict:
-    return {
+def metadata_dict(*, version, model_input, normalization, output_stride, decoder, source,
+                  io: dict | None = None) -> dict:
+    """``input`` describes the backbone's input; ``io`` what the model takes and gives
+    (``image``: the photo as is, resized in the graph with ``io.resize``)."""
+    extra = {} if io is None else {"io": io}
+    return {**extra,
         "version": version,
         "keypoint_names": list(KEYPOINT_NAMES),
         "skeleton": [list(e) for e in SKELETON],
@@ -96,4 +111,5 @@ def parse_metadata(props: dict[str, str]) -> PoseModelInfo | None:
         input_dtype=inp["dtype"], normalization=inp["normalization"],
         output_stride=int(values["output_stride"]), decoder=values["decoder"],
         keypoint_names=tuple(values.get("keypoint_names", KEYPOINT_NAMES)),
-        skeleton=tuple(tuple(e) for e in values.get("skeleton", SKELETON)))
+        skeleton=tuple(tuple(e) for e in values.get("skeleton", SKELETON)),
+        io=values.get("io"))

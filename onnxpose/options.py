@@ -52,9 +52,6 @@ def check_decoder_options(source, decoder: str | None, has_coral_op: bool | None
         if single.coordinates != "stride":
             raise OnnxPoseError(source, f"--coordinates {single.coordinates} is single-pose only "
                                         "(the multi-pose decoder uses stride coordinates)")
-        if single.layout != "onnxpose":
-            raise OnnxPoseError(source, f"--layout {single.layout} with the multi-pose decoder is "
-                                        "not yet supported (MoveNet MultiPose's layout comes later)")
     return resolved
 
 

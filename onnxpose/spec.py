@@ -135,6 +135,47 @@ class MultiPoseSettings:
         return dataclasses.asdict(self)
 
 
+#: ``--input``: the backbone's own input tensor, or any-size uint8 photos resized in the graph
+INPUT_MODES = ("tensor", "image")
+RESIZE_MODES = ("stretch", "letterbox")
+#: the name of an image-input model's input, uint8 [N, H, W, 3] RGB
+IMAGE_INPUT_NAME = "image"
+#: MoveNet MultiPose's number of rows (``--layout movenet --decoder multi`` without --max-poses)
+MOVENET_MAX_POSES = 6
+
+
+@dataclass(frozen=True)
+class ModelIOSettings:
+    """What the model takes in and gives out around the decoder.
+
+    input: ``tensor`` (the backbone's input, resized by the caller) or ``image`` (uint8
+    [N,H,W,3] RGB of any H, W >= 1, resized in the graph as PIL's BILINEAR resize, keypoints
+    in its pixels). resize (image input only): ``stretch`` to the backbone size, or
+    ``letterbox`` (keep the aspect ratio, pad with the backbone's zero value).
+    layout: ``onnxpose`` or ``movenet`` (single: ``output_0`` [N,1,17,3]; multi:
+    ``output_0`` [N,P,56], MoveNet MultiPose's). box_threshold: a keypoint counts towards
+    its pose's box when its score is at least this.
+    """
+
+    input: str = "tensor"
+    resize: str = "stretch"
+    layout: str = "onnxpose"
+    box_threshold: float = 0.2
+
+    def __post_init__(self):
+        if self.input not in INPUT_MODES:
+            raise ValueError(f"input must be one of {INPUT_MODES}, not {self.input!r}")
+        if self.resize not in RESIZE_MODES:
+            raise ValueError(f"resize must be one of {RESIZE_MODES}, not {self.resize!r}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, not {self.layout!r}")
+        if not (isinstance(self.box_threshold, (int, float)) and 0.0 <= self.box_threshold <= 1.0):
+            raise ValueError(f"box_threshold must be in [0, 1], not {self.box_threshold!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
 # -- outputs ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -159,8 +200,27 @@ def multi_pose_outputs(max_poses: int | str = "P") -> tuple[OutputSpec, ...]:
             OutputSpec("pose_count", "int32", (BATCH,)))
 
 
-def decoder_outputs(settings: "SinglePoseSettings | MultiPoseSettings") -> tuple[OutputSpec, ...]:
-    """The outputs a decoder with these settings adds, in graph output order."""
+def model_outputs(settings: "SinglePoseSettings | MultiPoseSettings",
+                  io: ModelIOSettings) -> tuple[OutputSpec, ...]:
+    """A built model's outputs: the decoder's in ``io.layout``, with ``boxes`` (ymin, xmin,
+    ymax, xmax, score; input pixels) in the onnxpose layout."""
+    multi = isinstance(settings, MultiPoseSettings)
+    if io.layout == "movenet":
+        if multi:
+            return (OutputSpec("output_0", "float32", (BATCH, settings.max_poses, 56)),)
+        return single_pose_outputs("movenet")
+    if multi:
+        return multi_pose_outputs(settings.max_poses) + (
+            OutputSpec("boxes", "float32", (BATCH, settings.max_poses, 5)),)
+    return single_pose_outputs("onnxpose") + (OutputSpec("boxes", "float32", (BATCH, 5)),)
+
+
+def decoder_outputs(settings: "SinglePoseSettings | MultiPoseSettings",
+                    io: ModelIOSettings | None = None) -> tuple[OutputSpec, ...]:
+    """The outputs a decoder with these settings adds, in graph output order; with ``io``,
+    the built model's outputs (``model_outputs``: layout and boxes)."""
+    if io is not None:
+        return model_outputs(settings, io)
     if isinstance(settings, MultiPoseSettings):
         return multi_pose_outputs(settings.max_poses)
     return single_pose_outputs(settings.layout)
@@ -170,7 +230,7 @@ def decoder_outputs(settings: "SinglePoseSettings | MultiPoseSettings") -> tuple
 OUTPUT_NAME_SETS = tuple(frozenset(o.name for o in outputs) for outputs in (
     single_pose_outputs("movenet"), single_pose_outputs("onnxpose"), multi_pose_outputs()))
 #: Every decoder output name.
-OUTPUT_NAMES = frozenset().union(*OUTPUT_NAME_SETS)
+OUTPUT_NAMES = frozenset().union(*OUTPUT_NAME_SETS) | {"boxes"}
 #: Head names a build with keep-heads adds as outputs.
 HEAD_NAMES = ("heatmaps", "short_offsets", "displacements")
 

@@ -177,7 +177,7 @@ def test_multi_options_without_decoder_on_coral_model_build(tmp_path, coral_onnx
 
 
 @pytest.mark.parametrize("flags, words", [(["--coordinates", "grid"], "single-pose only"),
-                                          (["--layout", "movenet"], "not yet supported")])
+                                          (["--resize", "letterbox"], "needs --input image")])
 def test_single_options_with_multi_refused(tmp_path, capsys, quant_tflite, flags, words,
                                            no_conversion):
     line = cli_error(capsys, ["build", str(quant_tflite), "-o", str(tmp_path / "o.onnx"),
@@ -188,8 +188,8 @@ def test_single_options_with_multi_refused(tmp_path, capsys, quant_tflite, flags
 def test_coral_model_defaults_to_multi_and_refuses_single_only_flags(tmp_path, capsys,
                                                                      decoder_tflite, no_conversion):
     line = cli_error(capsys, ["build", str(decoder_tflite), "-o", str(tmp_path / "o.onnx"),
-                              "--layout", "movenet"])
-    assert "not yet supported" in line
+                              "--coordinates", "grid"])
+    assert "single-pose only" in line
 
 
 def test_normalization_on_uint8_model_refused(tmp_path, capsys, quant_tflite, no_conversion):

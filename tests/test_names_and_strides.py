@@ -12,7 +12,7 @@ from onnxpose.build import build_model
 from onnxpose.cli import main
 from onnxpose.errors import OnnxPoseError
 from onnxpose.heads import HeadOverrides
-from onnxpose.spec import decoder_outputs, MultiPoseSettings, SinglePoseSettings
+from onnxpose.spec import ModelIOSettings, decoder_outputs, MultiPoseSettings, SinglePoseSettings
 from onnxpose.testing.toy_models import toy_posenet_onnx
 
 KERAS3_HEADS = [("output_0", 17, 16), ("output_1", 34, 16), ("output_2", 64, 16)]
@@ -40,7 +40,7 @@ def test_source_tensors_named_like_decoder_outputs(tmp_path, decoder, layout, ke
                          keep_heads=keep_heads)
     settings = (SinglePoseSettings(layout=layout) if decoder == "single"
                 else MultiPoseSettings())
-    expected = [s.name for s in decoder_outputs(settings)]
+    expected = [s.name for s in decoder_outputs(settings, ModelIOSettings(layout=layout))]
     if keep_heads:
         expected += ["heatmaps", "short_offsets", "displacements"]
     assert output_names(out) == expected

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
@@ -9,8 +11,8 @@ import onnx_graphsurgeon as gs
 from onnxpose.decoder.ops import GraphBuilder
 from onnxpose.decoder.single_pose import append_single_pose_decoder
 from onnxpose.heads import Heads
-from onnxpose.spec import (BATCH, HEAD_NAMES, MultiPoseSettings, SinglePoseSettings,
-                           decoder_outputs, output_dtype)
+from onnxpose.spec import (BATCH, HEAD_NAMES, ModelIOSettings, MultiPoseSettings,
+                           SinglePoseSettings, decoder_outputs, output_dtype)
 
 NHWC_FROM_NCHW = (0, 2, 3, 1)
 
@@ -73,11 +75,17 @@ def reserve_names(graph: gs.Graph, names, keep=()) -> None:
 def append_decoder(graph: gs.Graph, heads: Heads, decoder: str,
                    single: SinglePoseSettings | None = None,
                    multi: MultiPoseSettings | None = None,
-                   keep_heads: bool = False) -> dict[str, gs.Variable]:
+                   keep_heads: bool = False, io: ModelIOSettings | None = None,
+                   normalization: tuple[float, float] = (1.0, 0.0)) -> dict[str, gs.Variable]:
     """Append heads post-processing and the chosen decoder; sets graph.outputs.
 
     Output names, dtypes and order come from ``onnxpose.spec``; source tensors with those
-    names are renamed first (``reserve_names``)."""
+    names are renamed first (``reserve_names``). With ``io`` (``ModelIOSettings``) the
+    decoder's own outputs are named ``decoder/NAME`` and the model's (mapped to the input
+    image, boxes, layout: ``decoder.image_input``) follow; ``io.input == "image"`` replaces
+    the input by ``image`` (``normalization``: the float backbone's (scale, offset))."""
+    if io is not None:
+        return _append_with_io(graph, heads, decoder, single, multi, keep_heads, io, normalization)
     b = GraphBuilder(graph, "heads/")
     floats = float_heads(b, graph, heads)
     if decoder == "single":
@@ -108,6 +116,41 @@ def append_decoder(graph: gs.Graph, heads: Heads, decoder: str,
         tensor.dtype = np.dtype(output_dtype(name))
     graph.outputs = list(outputs.values())
     return outputs
+
+
+def _append_with_io(graph, heads, decoder, single, multi, keep_heads, io, normalization):
+    from onnxpose.decoder.image_input import append_image_input, append_model_outputs
+    if decoder == "single":
+        single = dataclasses.replace(single or SinglePoseSettings(), layout="onnxpose")
+    backbone_hw = (heads.input.height, heads.input.width)
+    backbone_input = graph.inputs[0]
+    outputs = append_decoder(graph, heads, decoder, single, multi, keep_heads)
+    settings = single if decoder == "single" else (multi or MultiPoseSettings())
+    decoded = {spec.name: outputs[spec.name] for spec in decoder_outputs(settings)}
+    for name, tensor in decoded.items():
+        tensor.name = f"decoder/{name}"
+    kept = {name: outputs[name] for name in outputs if name not in decoded}
+    if io.input == "image":
+        image_hw, geometry = append_image_input(graph, backbone_input, backbone_hw,
+                                                heads.input.layout, heads.input.dtype,
+                                                normalization, io.resize)
+    else:
+        b = GraphBuilder(graph, "tensor_input/")
+        image_hw = tuple(b.const(np.array([v], np.int64), n) for v, n in
+                         zip(backbone_hw, ("height", "width")))
+        geometry = (*image_hw, b.const(np.array([0], np.int64), "top"),
+                    b.const(np.array([0], np.int64), "left"))
+    final = append_model_outputs(graph, decoded, settings, io, image_hw, geometry)
+    specs = decoder_outputs(settings, io)
+    reserve_names(graph, [spec.name for spec in specs], keep=list(kept.values()))
+    result = {}
+    for spec in specs:
+        tensor = final[spec.name]
+        tensor.name, tensor.dtype = spec.name, np.dtype(spec.dtype)
+        result[spec.name] = tensor
+    result.update(kept)
+    graph.outputs = list(result.values())
+    return result
 
 
 def finish(graph: gs.Graph, opset: int) -> onnx.ModelProto:

@@ -11,12 +11,17 @@ POSE_COLOURS = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (14
 
 
 def draw_poses(image: Image.Image, result, min_score: float = 0.2) -> Image.Image:
-    """A copy of ``image`` with every pose of ``result`` drawn (keypoints above ``min_score``)."""
+    """A copy of ``image`` with every pose of ``result`` drawn (keypoints above ``min_score``,
+    and its box when the model outputs boxes)."""
     canvas = image.convert("RGB").copy()
     draw = ImageDraw.Draw(canvas)
     radius = max(2, round(max(canvas.size) / 160))
     for index, keypoints in enumerate(result.keypoints):
         colour = POSE_COLOURS[index % len(POSE_COLOURS)]
+        box = None if result.boxes is None else result.boxes[index]
+        if box is not None and box[4] > 0 and box[2] >= box[0] and box[3] >= box[1]:
+            ymin, xmin, ymax, xmax = (float(v) for v in box[:4])
+            draw.rectangle([xmin, ymin, xmax, ymax], outline=colour, width=max(1, radius // 2))
         for a, b in SKELETON:
             (ya, xa, sa), (yb, xb, sb) = keypoints[a], keypoints[b]
             if sa >= min_score and sb >= min_score:

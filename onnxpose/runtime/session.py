@@ -13,7 +13,7 @@ from onnxpose.metadata import NORMALIZATIONS, parse_metadata
 from onnxpose.runtime.images import load_image, to_input_tensor
 from onnxpose.runtime.providers import CPU, canonical, resolve_providers
 from onnxpose.runtime.results import PoseResult, results_from_outputs
-from onnxpose.spec import OUTPUT_NAME_SETS
+from onnxpose.spec import IMAGE_INPUT_NAME, OUTPUT_NAME_SETS
 
 
 class PoseSession:
@@ -65,9 +65,12 @@ class PoseSession:
         problems = []
         inputs = {i.name: i for i in self.session.get_inputs()}
         expected_type = {"uint8": "tensor(uint8)", "float32": "tensor(float)"}.get(info.input_dtype)
-        if info.input_name not in inputs:
-            problems.append(f"input {info.input_name!r} is not a graph input")
-        elif expected_type is None or inputs[info.input_name].type != expected_type:
+        input_name = IMAGE_INPUT_NAME if info.image_input else info.input_name
+        if info.image_input:
+            expected_type = "tensor(uint8)"
+        if input_name not in inputs:
+            problems.append(f"input {input_name!r} is not a graph input")
+        elif expected_type is None or inputs[input_name].type != expected_type:
             problems.append(f"input type {info.input_dtype!r} does not match the graph's "
                             f"{inputs[info.input_name].type}")
         if info.input_layout not in ("NHWC", "NCHW"):
@@ -99,21 +102,34 @@ class PoseSession:
     def multi_pose(self) -> bool:
         return self.info.multi_pose
 
+    @property
+    def input_name(self) -> str:
+        return IMAGE_INPUT_NAME if self.info.image_input else self.info.input_name
+
     def preprocess(self, images) -> tuple[np.ndarray, list[tuple[int, int]]]:
-        """Images (paths, PIL images or HxWx3 uint8 arrays) → (input tensor, original sizes)."""
+        """Images (paths, PIL images or HxWx3 uint8 arrays) → (input tensor, original sizes).
+        An image-input model takes the photos as they are (one size per batch)."""
         loaded = [load_image(im) for im in images]
-        return to_input_tensor(loaded, self.info), [(im.height, im.width) for im in loaded]
+        sizes = [(im.height, im.width) for im in loaded]
+        if self.info.image_input:
+            if len(set(sizes)) > 1:
+                raise OnnxPoseError(self.model_path, "the images of one batch must share a size "
+                                                     "(predict_batch runs each size apart)")
+            return np.stack([np.asarray(im, dtype=np.uint8) for im in loaded]), sizes
+        return to_input_tensor(loaded, self.info), sizes
 
     def run(self, input_tensor: np.ndarray) -> dict[str, np.ndarray]:
         """Raw outputs by name for an already preprocessed batch."""
         try:
-            values = self.session.run(None, {self.info.input_name: input_tensor})
+            values = self.session.run(None, {self.input_name: input_tensor})
         except Exception as exc:  # onnxruntime: shape errors, allocation failures
             reason = " ".join(str(exc).split())[:300] or type(exc).__name__
             raise OnnxPoseError(self.model_path, f"onnxruntime failed to run the model ({reason})") from exc
         return dict(zip(self.output_names, values))
 
     def predict_batch(self, images) -> list[PoseResult]:
+        if self.info.image_input and len(images) > 1:  # one run per image: sizes may differ
+            return [result for image in images for result in self.predict_batch([image])]
         tensor, sizes = self.preprocess(images)
         return results_from_outputs(self.run(tensor), self.info, sizes)
 

@@ -98,6 +98,8 @@ def validate_model(model: onnx.ModelProto, source, batch: int = 2, seed: int = 0
 
     check_structure(model, source)
     info = parse_metadata({p.key: p.value for p in model.metadata_props})
+    if info.io is not None:
+        return validate_io_model(model, info, source, batch, seed)
     probe, head_names = with_head_outputs(model)
     options = ort.SessionOptions()
     options.log_severity_level = 4  # failures are raised and reported in one line, not logged
@@ -128,13 +130,63 @@ def validate_model(model: onnx.ModelProto, source, batch: int = 2, seed: int = 0
     return ValidationReport(batch, error_px, error_score, poses)
 
 
-def run_decoder_on_synthetic_people(model, head_names, info, batch, seed, source):
+def _session(model):
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.log_severity_level = 4
+    return ort.InferenceSession(model.SerializeToString(), options,
+                                providers=["CPUExecutionProvider"])
+
+
+def validate_io_model(model, info, source, batch: int, seed: int) -> ValidationReport:
+    """``validate_model`` for models with an io stage (``validate.io_check``)."""
+    from onnxpose.validate.io_check import check_io_run, decoder_info, decoder_output_names, random_feeds
+    probe, head_names = with_head_outputs(model)
+    extra = decoder_output_names(info) + ([info.input_name] if info.image_input else [])
+    existing = {o.name for o in probe.graph.output}
+    produced = {o for node in probe.graph.node for o in node.output}
+    probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(n) for n in extra
+                              if n not in existing and n in produced)
+    error_px = error_score = 0.0
+    poses = 0
+    try:
+        session = _session(probe)
+    except Exception as exc:
+        raise OnnxPoseError(source, f"built model does not run in onnxruntime: "
+                                    f"{str(exc).strip().splitlines()[0]}") from exc
+    names = [o.name for o in session.get_outputs()]
+    for feeds, image_hw in random_feeds(info, random_input, batch, seed):
+        try:
+            outputs = dict(zip(names, run_with_deadline(session, None, feeds)))
+        except Exception as exc:
+            raise OnnxPoseError(source, f"built model does not run in onnxruntime: "
+                                        f"{str(exc).strip().splitlines()[0]}") from exc
+        heads = {name.split("/")[-1]: outputs[name] for name in head_names}
+        try:
+            px, score, count = check_io_run(outputs, feeds, heads, info, image_hw, info.input_name)
+        except ReferenceMismatch as exc:
+            raise OnnxPoseError(source, f"validation failed: {exc}") from exc
+        error_px, error_score, poses = max(error_px, px), max(error_score, score), poses + count
+    if info.multi_pose:
+        decoded, raw = run_decoder_on_synthetic_people(model, head_names, info, batch, seed, source,
+                                                       [n for n in decoder_output_names(info)
+                                                        if n in produced])
+        try:
+            compare_with_reference({n.split("/")[-1]: v for n, v in decoded.items()}, raw,
+                                   decoder_info(info))
+        except ReferenceMismatch as exc:
+            raise OnnxPoseError(source, f"validation failed: {exc}") from exc
+    return ValidationReport(batch, error_px, error_score, poses)
+
+
+def run_decoder_on_synthetic_people(model, head_names, info, batch, seed, source,
+                                    output_names=None):
     """Run the model's own decoder subgraph on synthetic heads with several people."""
     import onnxruntime as ort
     from onnxpose.reference.synthetic_heads import synthetic_heads
 
-    output_names = [o.name for o in model.graph.output if o.name not in head_names
-                    and o.name not in HEAD_TENSORS]
+    output_names = output_names or [o.name for o in model.graph.output
+                                    if o.name not in head_names and o.name not in HEAD_TENSORS]
     decoder = subgraph_between(model, head_names, output_names)
     grid = _grid_of(model, head_names[0])
     values = synthetic_heads(seed, batch, grid_hw=grid, stride=info.output_stride)
