@@ -31,7 +31,7 @@ class CellError(Exception):
     """A failure at a stage: ``load`` (session creation / compile) or ``run``."""
 
     def __init__(self, stage: str, error):
-        super().__init__(first_line(error))
+        super().__init__(error_line(error))
         self.stage = stage
 
 
@@ -47,7 +47,7 @@ _NOISE = re.compile(r"^(Exception from \S+:\d+:|Check '.*' failed at \S+:|FrontE
                     r"|Traceback )")
 
 
-def first_line(exc: BaseException | str) -> str:
+def error_line(exc: BaseException | str) -> str:
     """The first informative line of an error (OpenVINO's source-location lines skipped; a
     node it names is appended)."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
@@ -162,7 +162,7 @@ def main(spec_path: str) -> int:
     except CellError as exc:
         result.update(ok=False, stage=exc.stage, error=str(exc))
     except Exception as exc:  # every failure is a recorded cell, never a crash of the matrix
-        result.update(ok=False, stage="run", error=first_line(exc))
+        result.update(ok=False, stage="run", error=error_line(exc))
     else:
         files = {}
         for name, value in outputs.items():
