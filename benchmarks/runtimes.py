@@ -75,6 +75,8 @@ def cell_summary(result: dict, baseline: dict | None, base_ms: float | None) -> 
         return row
     row["median_ms"] = result["median_ms"]
     row["version"] = result.get("version")
+    if result.get("wasm_threads") is not None:
+        row["wasm_threads"] = result["wasm_threads"]
     if base_ms:
         row["vs_ort_cpu"] = result["median_ms"] / base_ms
     if baseline is not None:
@@ -164,9 +166,11 @@ def chart(report: dict, path: Path) -> None:
         values = [report["results"][k]["rows"][runtime]["full"].get("median_ms", 0) for k in kinds]
         bars = ax.bar([x + i * width for x in range(len(kinds))], values, width, label=runtime)
         for bar, kind in zip(bars, kinds):
-            if not report["results"][kind]["rows"][runtime]["full"]["runs"]:
-                ax.annotate("fails", (bar.get_x() + width / 2, 0), ha="center", va="bottom",
-                            rotation=90, fontsize=7)
+            cell = report["results"][kind]["rows"][runtime]["full"]
+            label = "fails" if not cell["runs"] else ("" if cell.get("matches") else "differs")
+            if label:  # at the foot of the axis (x in data, y in axes coordinates)
+                ax.text(bar.get_x() + width / 2, 0.02, label, ha="center", va="bottom",
+                        rotation=90, fontsize=7, transform=ax.get_xaxis_transform())
     ax.set_xticks([x + 0.4 - width / 2 for x in range(len(kinds))], kinds)
     ax.set_ylabel("median latency, full model, batch 1 (ms)")
     ax.set_yscale("log")
