@@ -6,7 +6,7 @@
 //   SPEC: {"runtime": "node"|"web-wasm", "model": path, "threads": 0,
 //          "inputs": [{"name", "file", "dtype", "shape"}], "runs": 5, "warmup": 1,
 //          "out_dir": dir}
-//   writes OUT_DIR/<output>.bin and OUT_DIR/result.json:
+//   writes OUT_DIR/output<k>.bin and OUT_DIR/result.json:
 //   {"ok": true, "runtime", "version", "times_ms": [...], "outputs": {name: {dtype, shape, file}}}
 //   or {"ok": false, "error": "first line"} (exit 0 either way; exit 2 on a bad SPEC).
 "use strict";
@@ -72,8 +72,9 @@ async function main() {
     return;
   }
   const outputs = {};
+  let k = 0;
   for (const [name, t] of Object.entries(out)) {
-    const file = path.join(outDir, `${name}.bin`);
+    const file = path.join(outDir, `output${k++}.bin`);  // by position: names may hold '/' 
     fs.writeFileSync(file, Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
     outputs[name] = { dtype: t.type, shape: t.dims.map(Number), file };
   }

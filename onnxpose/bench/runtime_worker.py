@@ -1,7 +1,7 @@
 """One runtime cell, run in its own process (``python -m onnxpose.bench.runtime_worker SPEC``).
 
 The same protocol as ``peers/ort_run.js``: SPEC.json names the runtime, the model, raw
-little-endian input files and run counts; the worker writes ``OUT_DIR/<output>.bin`` and
+little-endian input files and run counts; the worker writes ``OUT_DIR/output<k>.bin`` and
 ``OUT_DIR/result.json`` (``{"ok": true, "times_ms", "outputs": {name: {dtype, shape, file}}}``
 or ``{"ok": false, "stage", "error"}``). Runtimes here: ``ort-cpu`` (onnxruntime's CPU EP),
 ``openvino-cpu`` (OpenVINO's CPU plugin, shapes fixed to the inputs',
@@ -165,9 +165,9 @@ def main(spec_path: str) -> int:
         result.update(ok=False, stage="run", error=error_line(exc))
     else:
         files = {}
-        for name, value in outputs.items():
+        for k, (name, value) in enumerate(outputs.items()):
             value = np.ascontiguousarray(value)
-            path = out_dir / f"{name}.bin"
+            path = out_dir / f"output{k}.bin"  # by position: names may hold '/'
             value.tofile(path)
             files[name] = {"dtype": str(value.dtype), "shape": list(value.shape), "file": str(path)}
         result.update(ok=True, times_ms=times, outputs=files, **info)
