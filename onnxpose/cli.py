@@ -193,6 +193,24 @@ def predict(model, image, out, as_json, providers, min_score):
                     click.echo(f"  {k.name:<14} y {k.y:8.1f}  x {k.x:8.1f}  score {k.score:.3f}")
 
 
+@cli.command("serve-web")
+@click.argument("model", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port).")
+def serve_web(model, port):
+    """Serve the web page (web/) with MODEL and onnxruntime-web on 127.0.0.1 only."""
+    from onnxpose.web_server import make_server
+    server = make_server(model, port)
+    host, port = server.server_address[:2]
+    click.echo(f"serving {model} at http://{host}:{port}/ (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 @cli.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("graphs"), show_default=True,
               help="Directory for the golden decoder-only graphs.")

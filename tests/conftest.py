@@ -74,3 +74,12 @@ def coral_heads(reference):
     """The float heads Coral's decoder op received: heatmaps, short offsets, mid offsets."""
     return (reference["decoder_in_heatmaps"], reference["decoder_in_short_offsets"],
             reference["decoder_in_mid_offsets"])
+
+
+@pytest.fixture(scope="session")
+def built_multi(tmp_path_factory, quant_tflite) -> Path:
+    """The real quantized model built with the multi-pose (coral) decoder and raw heads kept."""
+    from onnxpose.build import build_model
+    out = tmp_path_factory.mktemp("built") / "posenet_multi.onnx"
+    build_model(quant_tflite, out, decoder="multi", keep_heads=True)
+    return out

@@ -1,0 +1,179 @@
+"""One runtime cell, run in its own process (``python -m onnxpose.bench.runtime_worker SPEC``).
+
+The same protocol as ``peers/ort_run.js``: SPEC.json names the runtime, the model, raw
+little-endian input files and run counts; the worker writes ``OUT_DIR/output<k>.bin`` and
+``OUT_DIR/result.json`` (``{"ok": true, "times_ms", "outputs": {name: {dtype, shape, file}}}``
+or ``{"ok": false, "stage", "error"}``). Runtimes here: ``ort-cpu`` (onnxruntime's CPU EP),
+``openvino-cpu`` (OpenVINO's CPU plugin, shapes fixed to the inputs',
+``INFERENCE_PRECISION_HINT: f32``), ``browser-wasm`` and ``browser-webgpu`` (onnxruntime-web
+in headless Chromium, through ``web/app.js``'s ``onnxposeRunRaw``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+CHROMIUM = os.environ.get("ONNXPOSE_CHROMIUM", "/usr/bin/chromium")
+#: WebGPU in headless Chromium without a GPU: SwiftShader's software Vulkan adapter
+CHROMIUM_FLAGS = ["--no-sandbox", "--enable-unsafe-webgpu", "--enable-unsafe-swiftshader",
+                  "--use-webgpu-adapter=swiftshader", "--enable-features=Vulkan,WebGPU"]
+
+
+class CellError(Exception):
+    """A failure at a stage: ``load`` (session creation / compile) or ``run``."""
+
+    def __init__(self, stage: str, error):
+        super().__init__(error_line(error))
+        self.stage = stage
+
+
+def _load(make):
+    try:
+        return make()
+    except Exception as exc:
+        raise CellError("load", exc) from exc
+
+
+_NOISE = re.compile(r"^(Exception from \S+:\d+:|Check '.*' failed at \S+:|FrontEnd API failed"
+                    r"|Model wasn't fully converted|Failed operations detailed log|-- \S+ with a message:"
+                    r"|Traceback )")
+
+
+def error_line(exc: BaseException | str) -> str:
+    """The first informative line of an error (OpenVINO's source-location lines skipped; a
+    node it names is appended)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    node = next((ln for ln in lines if ln.startswith("While validating ONNX node")), None)
+    useful = [ln for ln in lines if not _NOISE.match(ln) and ln is not node]
+    line = useful[0] if useful else (lines[0] if lines else type(exc).__name__)
+    if node:
+        line += " [" + node.removeprefix("While validating ONNX node").strip(" :'<>") + "]"
+    return line[:400]
+
+
+def _feeds(spec) -> dict[str, np.ndarray]:
+    return {i["name"]: np.fromfile(i["file"], dtype=i["dtype"]).reshape(i["shape"])
+            for i in spec["inputs"]}
+
+
+def _timed(run, spec) -> tuple[list, list[float]]:
+    times, out = [], None
+    for r in range(spec.get("warmup", 0) + spec.get("runs", 1)):
+        t0 = time.perf_counter()
+        out = run()
+        if r >= spec.get("warmup", 0):
+            times.append((time.perf_counter() - t0) * 1e3)
+    return out, times
+
+
+def run_ort_cpu(spec):
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    if spec.get("threads"):
+        options.intra_op_num_threads = spec["threads"]
+    session = _load(lambda: ort.InferenceSession(spec["model"], options,
+                                                 providers=["CPUExecutionProvider"]))
+    feeds = _feeds(spec)
+    names = [o.name for o in session.get_outputs()]
+    values, times = _timed(lambda: session.run(None, feeds), spec)
+    return dict(zip(names, values)), times, {"version": ort.__version__}
+
+
+def run_openvino(spec):
+    import openvino as ov
+    core = ov.Core()
+    feeds = _feeds(spec)
+    config = {"INFERENCE_PRECISION_HINT": "f32"}
+    if spec.get("threads"):
+        config["INFERENCE_NUM_THREADS"] = spec["threads"]
+
+    def load():
+        model = core.read_model(spec["model"])
+        # static shapes: OpenVINO's CPU plugin computed a wrong backbone with a dynamic batch
+        model.reshape({name: list(a.shape) for name, a in feeds.items()})
+        return core.compile_model(model, "CPU", config)
+    compiled = _load(load)
+    request = compiled.create_infer_request()
+    import onnx
+    onnx_names = [o.name for o in onnx.load(spec["model"], load_external_data=False).graph.output]
+    # OpenVINO may name an output after the tensor feeding it: take the ONNX output name
+    names = [next((n for n in onnx_names if n in o.get_names()), onnx_names[i])
+             for i, o in enumerate(compiled.outputs)]
+
+    def run():
+        request.infer(feeds)
+        return [np.array(request.get_output_tensor(i).data) for i in range(len(names))]
+    values, times = _timed(run, spec)
+    return dict(zip(names, values)), times, {"version": ov.__version__}
+
+
+def run_browser(spec, ep: str):
+    from playwright.sync_api import sync_playwright
+    from onnxpose.web_server import serve_in_thread
+    served = Path(spec["out_dir"]) / "served"
+    served.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(spec["model"], served / "model.onnx")
+    inputs = []
+    for k, i in enumerate(spec["inputs"]):
+        shutil.copyfile(i["file"], served / f"input{k}.bin")
+        inputs.append({"name": i["name"], "url": f"files/input{k}.bin", "dtype": i["dtype"],
+                       "shape": i["shape"]})
+    server, url = serve_in_thread(None, extra_dir=served)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_function("typeof window.onnxposeRunRaw === 'function'", timeout=30000)
+            version = page.evaluate("globalThis.ort && ort.env.versions && ort.env.versions.web")
+            result = page.evaluate("spec => window.onnxposeRunRaw(spec)", {
+                "model": "files/model.onnx", "ep": ep, "inputs": inputs,
+                "runs": spec.get("runs", 1), "warmup": spec.get("warmup", 0)})
+            browser.close()
+    finally:
+        server.shutdown()
+    if not result["ok"]:
+        raise CellError(result.get("stage", "run"), result["error"])
+    outputs = {name: np.asarray(o["data"], dtype=o["dtype"]).reshape(o["shape"])
+               for name, o in result["outputs"].items()}
+    return outputs, result["times"], {"version": version, "wasm_threads": result.get("wasmThreads")}
+
+
+RUNNERS = {"ort-cpu": run_ort_cpu, "openvino-cpu": run_openvino,
+           "browser-wasm": lambda s: run_browser(s, "wasm"),
+           "browser-webgpu": lambda s: run_browser(s, "webgpu")}
+
+
+def main(spec_path: str) -> int:
+    spec = json.loads(Path(spec_path).read_text())
+    out_dir = Path(spec["out_dir"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = {"runtime": spec["runtime"]}
+    try:
+        outputs, times, info = RUNNERS[spec["runtime"]](spec)
+    except CellError as exc:
+        result.update(ok=False, stage=exc.stage, error=str(exc))
+    except Exception as exc:  # every failure is a recorded cell, never a crash of the matrix
+        result.update(ok=False, stage="run", error=error_line(exc))
+    else:
+        files = {}
+        for k, (name, value) in enumerate(outputs.items()):
+            value = np.ascontiguousarray(value)
+            path = out_dir / f"output{k}.bin"  # by position: names may hold '/'
+            value.tofile(path)
+            files[name] = {"dtype": str(value.dtype), "shape": list(value.shape), "file": str(path)}
+        result.update(ok=True, times_ms=times, outputs=files, **info)
+    (out_dir / "result.json").write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
