@@ -75,3 +75,25 @@ def test_non_finite_heads_cleaned_without_if(preset, poison):
 def test_refused(overrides, message):
     with pytest.raises(ValueError, match=message):
         MultiPoseSettings.for_preset("coral", control_flow="none", **overrides)
+
+
+def test_real_model_builds_without_control_flow(quant_tflite, tmp_path, reference):
+    """The real quantized PoseNet built with --control-flow none: no Loop or If, validated
+    against the reference by the build, Coral's two poses on the reference image, and the
+    appended decoder passes the TensorRT check (the tf2onnx backbone's uint8 QDQ tensors
+    do not: TensorRT takes UINT8 only at network inputs and outputs)."""
+    import onnx
+    import onnxruntime as ort
+    from onnxpose.build import build_model
+    from onnxpose.validate.tensorrt_check import check
+    out = tmp_path / "none.onnx"
+    build_model(quant_tflite, out, decoder="multi",
+                multi_overrides={"candidates": 64, "control_flow": "none"})
+    model = onnx.load(str(out))
+    assert not _ops(model.graph) & {"Loop", "If"}
+    assert [p for p in check(model) if "multi_pose/" in p] == []
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    image = reference["image"]
+    feed = {session.get_inputs()[0].name: image.astype(session.get_inputs()[0].type == "tensor(uint8)" and np.uint8 or np.float32)}
+    outputs = dict(zip([o.name for o in session.get_outputs()], session.run(None, feed)))
+    assert outputs["pose_count"].tolist() == [2]

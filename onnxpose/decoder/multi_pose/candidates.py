@@ -76,9 +76,32 @@ def build_part_with_score_queue(gb: GraphBuilder, scores, threshold, h: int, w: 
         replay = tfjs_heap_order if settings.preset == "tfjs" else heap_order
         index, valid = replay(gb, flat_scores, flat_mask, count, k_eff, size, "candidates/heap")
         return index, valid, k_eff, m_eff
-    _, index = gb.topk(flat_scores, k_eff, 1, "candidates/topk")
+    values, index = gb.topk(flat_scores, k_eff, 1, "candidates/topk")
+    index = scan_order_ties(gb, values, index, k_eff if settings.control_flow == "none" else None)
     valid = gb.gather_elements(flat_mask, index, 1, "candidates/valid")
     return index, valid, k_eff, m_eff
+
+
+def scan_order_ties(gb: GraphBuilder, values, index, k=None):
+    """The TopK result [N,K] reordered so that equal scores come in scan order (lower flat
+    index first). ONNX's TopK promises that order, onnxruntime keeps it, OpenVINO's CPU
+    plugin does not (its TopK is not stable): each candidate's rank is the number of
+    candidates before it (higher score, or equal score and lower index), a K x K
+    comparison, and a TopK of the (distinct) ranks puts them in that order. ``k``: a
+    constant K (else read from the shape)."""
+    v_i, v_j = (gb.unsqueeze(values, [a], f"candidates/value_{n}") for a, n in ((2, "i"), (1, "j")))
+    x_i, x_j = (gb.unsqueeze(index, [a], f"candidates/index_{n}") for a, n in ((2, "i"), (1, "j")))
+    tie_before = gb.logical_and(gb.equal(v_j, v_i, "candidates/tie"),
+                                gb.less(x_j, x_i, "candidates/index_before"),
+                                "candidates/tie_before")
+    before = gb.op("Or", [gb.greater(v_j, v_i, "candidates/score_before"), tie_before],
+                   "candidates/before")
+    rank = gb.reduce_sum(gb.cast(before, np.float32, "candidates/before_f"), [2],
+                         "candidates/rank")
+    if k is None:
+        k = gb.slice(gb.shape(rank, "candidates/rank_shape"), [1], [2], [0], "candidates/rank_k")
+    _, order = gb.topk(rank, k, 1, "candidates/by_rank", largest=False)
+    return gb.gather_elements(index, order, 1, "candidates/index_scan_ties")
 
 
 def part_of_index(gb: GraphBuilder, index, w: int):
