@@ -51,6 +51,9 @@ def cli():
                    "the posenet_decoder.so google-coral/project-posenet ships (displacement "
                    "channels 16/32; the default for a model with Coral's PosenetDecoderOp). "
                    "grouper: libcoral's later release (channels 32/48; the default otherwise).")
+@click.option("--control-flow", type=click.Choice(["loop", "none"]), default=None,
+              help="Multi: loop (the default: Loop/If nodes) or none: no Loop or If, for "
+                   "TensorRT, CoreML and NNAPI (needs --candidates K; tie order scan only).")
 @click.option("--coordinates", type=click.Choice(["stride", "grid"]), default="stride", show_default=True,
               help="Single: stride: y = row*stride + offset, score = sigmoid(logit). "
                    "grid: y = row/(h-1)*input_h + offset, score = raw heatmap value.")
@@ -91,7 +94,7 @@ def cli():
                    f"{OPSET} and upgraded).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def build(model, output, decoder, preset, max_poses, score_threshold, nms_radius, candidates,
-          refine_steps, tie_order, coral_release, coordinates, layout, input_mode, resize,
+          refine_steps, tie_order, coral_release, control_flow, coordinates, layout, input_mode, resize,
           box_threshold, keep_heads, heatmaps, offsets, displacements,
           output_stride, input_size, normalization, opset, quiet):
     """Build MODEL (.tflite, SavedModel dir, TF.js model.json, .onnx) into an ONNX model
@@ -102,7 +105,7 @@ def build(model, output, decoder, preset, max_poses, score_threshold, nms_radius
 
     multi_flags = dict(max_poses=max_poses, score_threshold=score_threshold, nms_radius=nms_radius,
                        candidates=candidates, refine_steps=refine_steps, tie_order=tie_order,
-                       coral_release=coral_release)
+                       coral_release=coral_release, control_flow=control_flow)
     preset_given = click.get_current_context().get_parameter_source("preset").name != "DEFAULT"
     overrides = HeadOverrides(heatmaps, offsets, opt.names(displacements), output_stride)
 

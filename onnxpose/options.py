@@ -17,7 +17,7 @@ DECODERS = ("single", "multi")
 MULTI_FLAGS = {"max_poses": "--max-poses", "score_threshold": "--score-threshold",
                "nms_radius": "--nms-radius", "candidates": "--candidates",
                "refine_steps": "--refine-steps", "tie_order": "--tie-order",
-               "coral_release": "--coral-release"}
+               "coral_release": "--coral-release", "control_flow": "--control-flow"}
 
 
 def check_decoder_name(decoder: str | None) -> None:

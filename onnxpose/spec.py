@@ -31,6 +31,9 @@ LAYOUTS = ("onnxpose", "movenet")
 PRESETS = ("coral", "tfjs")
 TIE_ORDERS = ("scan", "heap")
 CORAL_RELEASES = ("frogfish", "grouper")
+#: ``loop``: the walk, the rare NMS passes and the heap replays as ``Loop``s and the
+#: finite-heads cleaning behind an ``If``; ``none``: no control flow at all (static K)
+CONTROL_FLOWS = ("loop", "none")
 #: upper bound of ``refine_steps`` (each step is unrolled in the graph; Coral uses 5, TF.js 2)
 MAX_REFINE_STEPS = 16
 #: Coral's ``Logodds`` (-log(1 / (p + 1e-6) - 1)) is finite only below this threshold
@@ -79,7 +82,11 @@ class MultiPoseSettings:
     ``posenet_decoder.so`` that google-coral/project-posenet ships, built from
     Frogfish: channels 16 and 32, because its BacktrackDecodePose tests
     ``edge_id > kNumEdges``); only poses whose walk crosses that edge (rooted at
-    leftEye or leftEar) differ.
+    leftEye or leftEar) differ. ``control_flow``: ``loop`` (the default) or ``none``: no
+    ``Loop`` or ``If`` (the walk unrolled, root NMS as K unrolled passes, the finite-heads
+    cleaning always applied, a constant TopK K), the form TensorRT's ONNX parser, CoreML
+    and NNAPI take; it needs ``candidates`` (the static K) and ``tie_order`` scan (the heap
+    replays are Loops).
     """
 
     preset: str = "coral"
@@ -91,6 +98,7 @@ class MultiPoseSettings:
     local_maximum_radius: int = 1
     tie_order: str = "scan"
     coral_release: str = "grouper"
+    control_flow: str = "loop"
 
     @classmethod
     def for_preset(cls, preset: str, **overrides) -> "MultiPoseSettings":
@@ -130,6 +138,16 @@ class MultiPoseSettings:
         if self.coral_release != "grouper" and self.preset != "coral":
             raise ValueError(f"coral_release {self.coral_release!r} is a Coral decoder's walk: "
                              "coral preset only")
+
+        if self.control_flow not in CONTROL_FLOWS:
+            raise ValueError(f"control_flow must be one of {CONTROL_FLOWS}, "
+                             f"not {self.control_flow!r}")
+        if self.control_flow == "none" and self.candidates is None:
+            raise ValueError("control_flow none needs --candidates K: a graph without control "
+                             "flow has a static number of candidates")
+        if self.control_flow == "none" and self.tie_order != "scan":
+            raise ValueError("control_flow none needs tie_order scan: the heap replays are "
+                             "Loops")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

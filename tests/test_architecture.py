@@ -349,6 +349,7 @@ def test_core_install_is_the_runtime_and_extras_hold_the_rest():
     assert extras["all"] == ["onnxpose[build,bench]"]
     assert {"onnxpose", "pytest", "hypothesis"} <= _names(extras["test"])
     assert "onnxpose[all]" in extras["test"]
+    assert "openvino" in _names(extras["test"])  # tests/test_openvino.py (pinned)
 
 
 def test_onnxruntime_markers_pick_exactly_one_wheel_everywhere():

@@ -52,10 +52,14 @@ def _branch(b: GraphBuilder, name: str, outputs_of) -> gs.Graph:
     return graph
 
 
-def finite_heads(b: GraphBuilder, heads: dict, finish: Finish) -> list:
+def finite_heads(b: GraphBuilder, heads: dict, finish: Finish, always: bool = False) -> list:
     """``finish(builder, head, name)`` of every head of ``heads`` ({name: tensor}; a name
     ending in ``heatmaps`` holds clipped logits, NaN -> -HEATMAP_LIMIT, the others offsets,
-    non-finite -> 0); the replacement passes only run when some value is not finite."""
+    non-finite -> 0); the replacement passes only run when some value is not finite
+    (``always``: they always run, no ``If``)."""
+    if always:
+        return [finish(b, finite_heatmaps(b, head, name) if name.endswith("heatmaps")
+                       else finite_field(b, head, name), name) for name, head in heads.items()]
     sums = [b.reduce_sum(head, [0, 1, 2, 3], f"finite/{name}_sum") for name, head in heads.items()]
     total = sums[0]
     for i, partial in enumerate(sums[1:]):

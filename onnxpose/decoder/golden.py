@@ -26,6 +26,11 @@ GOLDEN_GRAPHS = {
     # what a model with Coral's PosenetDecoderOp gets: the shipped decoder's walk
     "multi_pose_coral_frogfish_heap": ((23, 31), 16, MultiPoseSettings.for_preset(
         "coral", tie_order="heap", coral_release="frogfish")),
+    # no Loop or If (TensorRT, CoreML, NNAPI): a static number of candidates
+    "multi_pose_coral_no_control_flow": ((23, 31), 16, MultiPoseSettings.for_preset(
+        "coral", candidates=64, control_flow="none")),
+    "multi_pose_tfjs_no_control_flow": ((23, 31), 16, MultiPoseSettings.for_preset(
+        "tfjs", candidates=64, control_flow="none")),
 }
 
 

@@ -253,10 +253,14 @@ class LoopBody:
 
     def finish(self, outputs: list, dtypes: list, cond=None) -> gs.Graph:
         """The body with ``outputs`` (carried, then scanned); ``cond`` None passes the
-        condition through unchanged."""
+        condition through unchanged, as an ``Identity`` node: OpenVINO refuses a body whose
+        condition output is its condition input (it counts the inputs wrongly)."""
         for tensor, dtype in zip(outputs, dtypes):
             tensor.dtype = dtype
         if cond is not None:
             cond.dtype, cond.shape = np.bool_, []
-        self.graph.outputs = [self.cond if cond is None else cond, *outputs]
+        if cond is None:
+            cond = self.b.identity(self.cond, "cond_out")
+            cond.dtype, cond.shape = np.bool_, []
+        self.graph.outputs = [cond, *outputs]
         return self.graph

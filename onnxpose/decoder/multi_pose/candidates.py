@@ -1,7 +1,7 @@
 """Candidates: the local maxima above the threshold, best first (``build_part_with_score_queue``).
 
-A (2 * local_maximum_radius + 1)^2 MaxPool (3-D, over y, x and a window of one
-keypoint, so NHWC needs no transposes) finds local maxima (a cell is kept when
+A (2 * local_maximum_radius + 1)^2 MaxPool (2-D, on the heatmaps transposed to
+NCHW and back: the 3-D NHWC form is refused by onnxruntime-web's WebGPU EP) finds local maxima (a cell is kept when
 it equals its window maximum, so ties are allowed), a threshold keeps the good
 ones, ``TopK`` takes the K best over all cells and keypoints (equal scores:
 lower scan index (y, x, keypoint) first), or ``heap_order`` replays Coral's
@@ -48,11 +48,12 @@ def build_part_with_score_queue(gb: GraphBuilder, scores, threshold, h: int, w: 
     ``max_poses``.
     """
     r = settings.local_maximum_radius
-    # a 3-D MaxPool over (y, x, keypoint) with a window of 1 keypoint: NHWC as it is
-    volume = gb.unsqueeze(scores, [1], "candidates/scores_volume")               # [N,1,h,w,17]
-    pooled = gb.max_pool(volume, [2 * r + 1, 2 * r + 1, 1], "candidates/window_max",
-                         pads=[r, r, 0, r, r, 0])
-    pooled = gb.squeeze(pooled, [1], "candidates/window_max_nhwc")
+    # a 2-D MaxPool on NCHW (onnxruntime-web's WebGPU EP refuses pooling of rank > 2 on
+    # NHWC; TensorRT and OpenVINO take 2-D pooling everywhere)
+    nchw = gb.transpose(scores, [0, 3, 1, 2], "candidates/scores_nchw")         # [N,17,h,w]
+    pooled = gb.max_pool(nchw, [2 * r + 1, 2 * r + 1], "candidates/window_max",
+                         pads=[r, r, r, r])
+    pooled = gb.transpose(pooled, [0, 2, 3, 1], "candidates/window_max_nhwc")
     is_max = gb.greater_or_equal(scores, pooled, "candidates/is_local_max")
     above = gb.greater_or_equal(scores, np.float32(threshold), "candidates/above_threshold")
     is_candidate = gb.logical_and(is_max, above, "candidates/mask")
@@ -62,17 +63,45 @@ def build_part_with_score_queue(gb: GraphBuilder, scores, threshold, h: int, w: 
     count = gb.reduce_sum(gb.cast(flat_mask, np.int64, "candidates/mask_int"), [1],
                           "candidates/count")                                        # [N]
     most = gb.reduce_max(count, [0], "candidates/most", keepdims=True)
-    k_eff = gb.maximum(gb.minimum(most, np.array([k], np.int64), "candidates/k_capped"),
-                       np.array([1], np.int64), "candidates/k")
-    m_eff = gb.minimum(k_eff, np.array([m], np.int64), "candidates/m")
+    if settings.control_flow == "none":  # a constant K (TensorRT: TopK's K an initializer)
+        k_eff = gb.const(np.array([k], np.int64), "candidates/k")
+    else:
+        k_eff = gb.maximum(gb.minimum(most, np.array([k], np.int64), "candidates/k_capped"),
+                           np.array([1], np.int64), "candidates/k")
+    m_eff = (gb.const(np.array([m], np.int64), "candidates/m")
+             if settings.control_flow == "none" else
+             gb.minimum(k_eff, np.array([m], np.int64), "candidates/m"))
     flat_scores = gb.reshape(masked, [0, size], "candidates/flat_scores")
     if settings.tie_order == "heap":  # the preset's queue: std::priority_queue or MaxHeap
         replay = tfjs_heap_order if settings.preset == "tfjs" else heap_order
         index, valid = replay(gb, flat_scores, flat_mask, count, k_eff, size, "candidates/heap")
         return index, valid, k_eff, m_eff
-    _, index = gb.topk(flat_scores, k_eff, 1, "candidates/topk")
+    values, index = gb.topk(flat_scores, k_eff, 1, "candidates/topk")
+    index = scan_order_ties(gb, values, index, k_eff if settings.control_flow == "none" else None)
     valid = gb.gather_elements(flat_mask, index, 1, "candidates/valid")
     return index, valid, k_eff, m_eff
+
+
+def scan_order_ties(gb: GraphBuilder, values, index, k=None):
+    """The TopK result [N,K] reordered so that equal scores come in scan order (lower flat
+    index first). ONNX's TopK promises that order, onnxruntime keeps it, OpenVINO's CPU
+    plugin does not (its TopK is not stable): each candidate's rank is the number of
+    candidates before it (higher score, or equal score and lower index), a K x K
+    comparison, and a TopK of the (distinct) ranks puts them in that order. ``k``: a
+    constant K (else read from the shape)."""
+    v_i, v_j = (gb.unsqueeze(values, [a], f"candidates/value_{n}") for a, n in ((2, "i"), (1, "j")))
+    x_i, x_j = (gb.unsqueeze(index, [a], f"candidates/index_{n}") for a, n in ((2, "i"), (1, "j")))
+    tie_before = gb.logical_and(gb.equal(v_j, v_i, "candidates/tie"),
+                                gb.less(x_j, x_i, "candidates/index_before"),
+                                "candidates/tie_before")
+    before = gb.op("Or", [gb.greater(v_j, v_i, "candidates/score_before"), tie_before],
+                   "candidates/before")
+    rank = gb.reduce_sum(gb.cast(before, np.float32, "candidates/before_f"), [2],
+                         "candidates/rank")
+    if k is None:
+        k = gb.slice(gb.shape(rank, "candidates/rank_shape"), [1], [2], [0], "candidates/rank_k")
+    _, order = gb.topk(rank, k, 1, "candidates/by_rank", largest=False)
+    return gb.gather_elements(index, order, 1, "candidates/index_scan_ties")
 
 
 def part_of_index(gb: GraphBuilder, index, w: int):

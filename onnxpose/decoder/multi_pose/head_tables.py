@@ -58,7 +58,7 @@ def pad_edge(gb: GraphBuilder, head, name: str):
 
 
 def head_tables(gb: GraphBuilder, per_image, w: int, clipped, short_offsets, displacements,
-                heat_values):
+                heat_values, always_clean: bool = False):
     """The heads made finite and laid out as padded flat lookup tables: (the finite
     heatmaps, short-offset table, displacement table, heat table). ``clipped``: the
     clipped heatmaps; ``heat_values(gb, heatmaps)``: what keypoint scores are sampled from
@@ -68,7 +68,8 @@ def head_tables(gb: GraphBuilder, per_image, w: int, clipped, short_offsets, dis
     def finish(g: GraphBuilder, head, name):
         return g.identity(head, name) if name == "heatmaps" else pad_edge(g, head, name)
 
-    heatmaps, offsets = finite_heads(gb, {"heatmaps": clipped, "offsets": offsets}, finish)
+    heatmaps, offsets = finite_heads(gb, {"heatmaps": clipped, "offsets": offsets}, finish,
+                                     always=always_clean)
     offsets = gb.reshape(offsets, per_image, "tables/offsets_flat")
     short = HeadTable(offsets, per_image, w + 1, OFFSET_CHANNELS)
     mid = HeadTable(offsets, per_image, w + 1, OFFSET_CHANNELS, first_channel=2 * K17)

@@ -9,6 +9,15 @@ Three passes run as plain nodes (they usually reach the fixed point); a
 ``Loop`` then runs further passes until nothing changes (zero iterations in the
 usual case, never more than K + 1). The first ``max_poses`` accepted candidates
 are kept.
+
+Without control flow (``control_flow`` none) exactly K passes run, K the static
+number of candidates. That they reach the fixed point: the suppression matrix is
+strictly lower triangular (j < i), so candidate i's value after a pass depends only
+on candidates j < i before it. Candidate 0 is never suppressed, so it is final after
+pass 1; if candidates 0..p-1 hold their final (greedy) values after pass p, then in
+pass p + 1 candidate p is computed from final values only, so it is final too. By
+induction all K are final after K passes, and further passes change nothing (the
+value computed from final inputs is the greedy one, which is the fixed point).
 """
 
 from __future__ import annotations
@@ -58,6 +67,11 @@ def greedy_accept(gb: GraphBuilder, ctx: Context, suppression, base, unrolled: i
     already reached the fixed point).
     """
     accepted = base
+    if ctx.settings.control_flow == "none":
+        # K passes (static K): pass p settles candidate p (see the module docstring)
+        for i in range(ctx.grid.k):
+            accepted, _ = greedy_pass(gb, suppression, base, accepted, f"nms/pass{i}")
+        return accepted
     for i in range(unrolled):
         accepted, changed = greedy_pass(gb, suppression, base, accepted, f"nms/pass{i}")
     body = LoopBody(gb, "nms/greedy", [("accepted", np.float32)])

@@ -7,7 +7,9 @@ first, parents before children), run as one ``Loop`` whose body is one step
 (so the graph holds a step's nodes once); the per-step tables (source slot,
 target keypoint, displacement channels) are constants gathered by root keypoint,
 so each step is one batch of [N * K * 3] points. How one edge is followed is
-the preset's (``follow_edges``), built into the Loop body's own builder.
+the preset's (``follow_edges``), built into the Loop body's own builder. With
+``control_flow`` none the D steps are unrolled instead (D copies of the step's nodes,
+each reading its step's tables at a constant index).
 """
 
 from __future__ import annotations
@@ -69,19 +71,26 @@ def walk(gb: GraphBuilder, ctx: Context, root_points, keypoint, follow_edges: Fo
     slots = gb.pad(gb.unsqueeze(root_points, [2], "walk/root_slot"),
                    [0, 0, depth * width, 0, 0, 0, 0, 0], "walk/slots0")         # [N,K,S,2]
 
-    body = LoopBody(gb, "walk/step", [("slots", np.float32)])
-    b, step, (slots_in,) = body.b, body.step, body.carried
-    start = b.gather_elements(slots_in, b.gather(source, step, 2, "source"), 2,
-                              "start_")                                         # [N,K,W,2]
-    moved = follow_edges(b, ctx, b.reshape(start, [-1, 2], "start"),
-                         b.gather(mid_base, step, 1, "displacement_base"),
-                         b.gather(short_base, step, 1, "short_base"), upper, "")
-    moved = b.reshape(moved, moved_shape, "moved")
-    kept = b.slice(slots_in, [width], [1 + depth * width], [2], "kept")
-    slots_out = b.concat([kept, moved], 2, "slots_out")
-    body_graph = body.finish([slots_out], [np.float32])
-    (slots,) = gb.loop(body_graph, gb.scalar(depth, np.int64, "walk/steps"),
-                       gb.scalar(True, np.bool_, "walk/always"), [slots], "walk/loop")
+    def walk_step(b: GraphBuilder, step, slots_in):
+        start = b.gather_elements(slots_in, b.gather(source, step, 2, "source"), 2,
+                                  "start_")                                     # [N,K,W,2]
+        moved = follow_edges(b, ctx, b.reshape(start, [-1, 2], "start"),
+                             b.gather(mid_base, step, 1, "displacement_base"),
+                             b.gather(short_base, step, 1, "short_base"), upper, "")
+        moved = b.reshape(moved, moved_shape, "moved")
+        kept = b.slice(slots_in, [width], [1 + depth * width], [2], "kept")
+        return b.concat([kept, moved], 2, "slots_out")
+
+    if ctx.settings.control_flow == "none":  # unrolled: one copy of the step per step
+        for d in range(depth):
+            slots = walk_step(GraphBuilder(gb.graph, gb.name(f"walk/step{d}/"), gb.opset),
+                              gb.scalar(d, np.int64, f"walk/step{d}_index"), slots)
+    else:
+        body = LoopBody(gb, "walk/step", [("slots", np.float32)])
+        slots_out = walk_step(body.b, body.step, body.carried[0])
+        body_graph = body.finish([slots_out], [np.float32])
+        (slots,) = gb.loop(body_graph, gb.scalar(depth, np.int64, "walk/steps"),
+                           gb.scalar(True, np.bool_, "walk/always"), [slots], "walk/loop")
     order = np.repeat(order[..., None], 2, -1)
     order = gb.gather(gb.const(order, "walk/order_table"), keypoint, 0, "walk/order")
     return gb.gather_elements(slots, order, 2, "walk/points")

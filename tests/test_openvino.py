@@ -1,0 +1,48 @@
+"""The multi-pose decoder in OpenVINO's CPU plugin (``openvino``, pinned in the test extra):
+decoder-only models load and, fed onnxruntime's heads, give onnxruntime's poses (same
+counts, within 1e-3 px) with the f32 precision hint. Without the hint OpenVINO uses bf16
+on CPUs with AVX512-BF16/AMX, which breaks the decoder (see README)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from onnxpose.decoder.decoder_only import decoder_only_model
+from onnxpose.spec import MultiPoseSettings
+from onnxpose.reference.synthetic_heads import synthetic_heads
+
+ov = pytest.importorskip("openvino")
+
+GRID, STRIDE = (23, 31), 16
+NAMES = ("heatmaps", "short_offsets", "displacements")
+F32 = {"INFERENCE_PRECISION_HINT": "f32"}
+CASES = [dict(preset="coral"), dict(preset="tfjs"), dict(preset="coral", tie_order="heap"),
+         dict(preset="tfjs", tie_order="heap"),
+         dict(preset="coral", tie_order="heap", coral_release="frogfish"),
+         dict(preset="coral", candidates=64, control_flow="none"),
+         dict(preset="tfjs", candidates=64, control_flow="none")]
+
+
+def _both(settings, heads):
+    model = decoder_only_model(GRID, STRIDE, settings).SerializeToString()
+    feed = dict(zip(NAMES, heads))
+    expected = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feed)
+    core = ov.Core()
+    compiled = core.compile_model(core.read_model(model, b""), "CPU", F32)
+    result = compiled(feed)
+    return [result[o] for o in compiled.outputs], expected
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(map(str, c.values())))
+def test_decoder_exact_in_openvino(case, coral_heads):
+    case = dict(case)
+    settings = MultiPoseSettings.for_preset(case.pop("preset"), **case)
+    synthetic = list(synthetic_heads(4, batch=3, people=(1, 6)))
+    for heads in (coral_heads, synthetic):
+        got, expected = _both(settings, heads)
+        np.testing.assert_array_equal(got[2], expected[2])
+        np.testing.assert_allclose(got[0][..., :2], expected[0][..., :2], rtol=0, atol=1e-3)
+        np.testing.assert_allclose(got[0][..., 2], expected[0][..., 2], rtol=0, atol=1e-5)
+        np.testing.assert_allclose(got[1], expected[1], rtol=0, atol=1e-5)
