@@ -196,6 +196,29 @@ def predict(model, inputs, out, as_json, providers, min_score, jsonl, parquet, b
                     click.echo(f"  {k.name:<14} y {k.y:8.1f}  x {k.x:8.1f}  score {k.score:.3f}")
 
 
+@cli.group()
+def export():
+    """Export a built model for a serving system."""
+
+
+@export.command("triton")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("repo_dir", type=click.Path(path_type=Path))
+@click.option("--name", default=None, help="Model name in the repository (default: MODEL's file name).")
+@click.option("--max-batch", type=click.IntRange(1), default=32, show_default=True, help="max_batch_size.")
+@click.option("--instances", type=click.IntRange(1), default=1, show_default=True, help="Model instances (instance_group count).")
+@click.option("--cpu", is_flag=True, help="Instances on the CPU (KIND_CPU) instead of the GPU.")
+@click.option("--tensorrt", is_flag=True, help="The TensorRT accelerator (FP16, engine cache).")
+def export_triton_command(model, repo_dir, name, max_batch, instances, cpu, tensorrt):
+    """Write an NVIDIA Triton model repository entry REPO_DIR/<name>/ for MODEL.onnx."""
+    from onnxpose.export.triton import export_triton
+    if cpu and tensorrt:
+        raise OnnxPoseError(None, "--tensorrt needs GPU instances (leave out --cpu)")
+    target = export_triton(model, repo_dir, name, max_batch, instances,
+                           "KIND_CPU" if cpu else "KIND_GPU", tensorrt)
+    click.echo(f"wrote {target / 'config.pbtxt'} and {target / '1' / 'model.onnx'}")
+
+
 @cli.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("graphs"), show_default=True,
               help="Directory for the golden decoder-only graphs.")
