@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from onnxpose.errors import OnnxPoseError
-from onnxpose.runtime.sources import Fault, Item, iter_items
+from onnxpose.runtime.sources import Fault, Item
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,21 @@ class Prepared:
     tensor: np.ndarray          # [1, ...] model input
     size: tuple[int, int]       # original (height, width)
     image: object = None        # the RGB image, kept only for overlays
+
+
+def iter_items(sources, every: int = 1, skip=frozenset()):
+    """Items (or Faults) of every source in order: each image, and every ``every``-th frame of
+    each video. Keys in ``skip`` ((path, frame) pairs, from --resume) are left out."""
+    from onnxpose.runtime.video import iter_video_frames
+
+    for source in sources:
+        if source.kind == "image":
+            if (source.path, None) not in skip:
+                yield Item(source)
+            continue
+        for frame in iter_video_frames(source, every):
+            if isinstance(frame, Fault) or frame.key not in skip:
+                yield frame
 
 
 def reading_threads(requested: int) -> int:

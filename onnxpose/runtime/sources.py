@@ -1,7 +1,7 @@
 """Inputs of `onnxpose predict`: image files, folders (recursive, sorted), globs and videos.
 
 ``expand_inputs`` turns the command line's INPUT arguments into a list of ``Source`` (checked
-before any slow work: a path that matches nothing is a one-line error); ``iter_items`` turns the
+before any slow work: a path that matches nothing is a one-line error); ``pipeline.iter_items`` turns the
 sources into ``Item``s, one per image or kept video frame, in order. An image item carries its
 path (decoded later, in the reading pool); a video frame item carries the decoded frame. A file
 that cannot be read gives a ``Fault`` item instead, and the run goes on.
@@ -13,7 +13,6 @@ import glob
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from onnxpose.errors import OnnxPoseError
 
@@ -134,18 +133,3 @@ def _glob_root(pattern: str) -> str:
             break
         root.append(part)
     return os.path.join(*root) if root else "."
-
-
-def iter_items(sources, every: int = 1, skip=frozenset()) -> Iterator[Item | Fault]:
-    """Items (or Faults) of every source in order: each image, and every ``every``-th frame of
-    each video. Keys in ``skip`` ((path, frame) pairs, from --resume) are left out."""
-    from onnxpose.runtime.video import iter_video_frames
-
-    for source in sources:
-        if source.kind == "image":
-            if (source.path, None) not in skip:
-                yield Item(source)
-            continue
-        for frame in iter_video_frames(source, every):
-            if isinstance(frame, Fault) or frame.key not in skip:
-                yield frame

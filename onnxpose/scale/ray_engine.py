@@ -59,8 +59,7 @@ def _rows(entries, blank) -> dict:
 
 def decode_source(batch: dict, info, every: int, chunk: int):
     """Ray task (generator): each source of ``batch`` → rows of at most ``chunk`` items."""
-    from onnxpose.runtime.pipeline import prepare
-    from onnxpose.runtime.sources import iter_items
+    from onnxpose.runtime.pipeline import iter_items, prepare
     from PIL import Image
 
     preprocess = info_preprocess(info)
