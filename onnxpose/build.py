@@ -23,7 +23,8 @@ from onnxpose.convert import convert_to_onnx
 from onnxpose.convert.convert import DEFAULT_OPSET
 from onnxpose.convert.peek import peek_source
 from onnxpose.decoder.attach import append_decoder, finish, make_batch_dynamic
-from onnxpose.spec import MOVENET_MAX_POSES, ModelIOSettings, MultiPoseSettings, SinglePoseSettings
+from onnxpose.spec import (IMAGE_INPUT_NAME, MOVENET_MAX_POSES, ModelIOSettings, MultiPoseSettings,
+                           SinglePoseSettings)
 from onnxpose.heads import HeadOverrides, Heads, locate_heads, strip_coral_decoder_op
 from onnxpose.heads.locate import set_input_size
 from onnxpose.heads.tensors import graph_inputs
@@ -95,6 +96,24 @@ def _fixed_input_size(model: onnx.ModelProto) -> tuple[int, int] | None:
     shape = inputs[0].shape
     hw = shape[1:3] if shape[3] == 3 else shape[2:4]
     return tuple(hw) if all(isinstance(d, int) and d > 0 for d in hw) else None
+
+
+def _free_input_name(model: onnx.ModelProto, name: str) -> None:
+    """Rename a source graph input called ``name`` (the image input about to be added) to
+    ``{name}_raw`` (``_raw2``, ... if taken), with every node that reads it."""
+    if name not in {i.name for i in model.graph.input}:
+        return
+    taken = {v for n in model.graph.node for v in (*n.input, *n.output)}
+    taken |= {t.name for t in (*model.graph.input, *model.graph.output, *model.graph.initializer)}
+    new, i = f"{name}_raw", 1
+    while new in taken:
+        i += 1
+        new = f"{name}_raw{i}"
+    for tensor in model.graph.input:
+        if tensor.name == name:
+            tensor.name = new
+    for node in model.graph.node:
+        node.input[:] = [new if v == name else v for v in node.input]
 
 
 def _check_not_source(source: str, output) -> None:
@@ -178,6 +197,8 @@ def build_model(source: str | os.PathLike, output: str | os.PathLike | None, *,
             resized = (before, tuple(input_size))
 
     report(1, "locating heads")
+    if input_mode == "image":
+        _free_input_name(model, IMAGE_INPUT_NAME)
     heads = locate_heads(model, source, overrides, need_displacements=decoder == "multi")
     check_normalization(source, normalization, heads.input.dtype)
     if resized is not None:

@@ -154,19 +154,43 @@ def inspect(model, as_json, input_size):
 
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path))
-@click.argument("image", type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Write the image with the skeleton(s) drawn; the format follows the extension "
-                   "(.png .jpg .jpeg .bmp .webp .tif .tiff). Written before anything is printed.")
+              help="One IMAGE: write it with the skeleton(s) drawn; the format follows the "
+                   "extension (.png .jpg .jpeg .bmp .webp .tif .tiff). Many inputs: a directory "
+                   "for one overlay per image and an overlay MP4 per video.")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print the poses as JSON (keypoints below --min-score left out; see README).")
+              help="One IMAGE: print the poses as JSON (keypoints below --min-score left out; see README).")
 @click.option("--providers", default="auto", show_default=True,
               help="auto (TensorRT > CUDA > CPU, those that load) or a list like cuda,cpu.")
 @click.option("--min-score", type=float, default=0.2, show_default=True,
               help="Keypoints below this score (in [0, 1]) are not drawn, printed or in the JSON.")
-def predict(model, image, out, as_json, providers, min_score):
-    """Run a built MODEL on IMAGE; print keypoints (y, x in IMAGE's pixels) and optionally
+@click.option("--jsonl", type=click.Path(path_type=Path), default=None,
+              help="Many inputs: one JSON record per image or video frame (schema in README).")
+@click.option("--parquet", type=click.Path(path_type=Path), default=None,
+              help="Many inputs: the same records as one Parquet file (needs pyarrow: the ray extra).")
+@click.option("--batch", type=click.IntRange(1, 1024), default=None, help="Many inputs: images per session run (default 8).")
+@click.option("--every", type=click.IntRange(1), default=None, help="Video: keep every N-th frame (default 1).")
+@click.option("--resume", is_flag=True, help="Skip the images and frames already in --jsonl and append the rest.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default=None,
+              help="local (default): this machine, a thread pool ahead of one session. ray: Ray Data "
+                   "(ray.init() here, or the cluster at RAY_ADDRESS; the ray extra).")
+@click.option("--num-actors", type=click.IntRange(1), default=None, help="Ray: actors, each with one onnxruntime session (default 1).")
+@click.option("--gpus-per-actor", type=click.FloatRange(0), default=None, help="Ray: GPUs per actor (default 0).")
+@click.option("--threads", type=click.IntRange(1), default=None, help="Local: reading threads (default min(4, CPUs)).")
+@click.option("-q", "--quiet", is_flag=True, help="Many inputs: no progress bar.")
+def predict(model, inputs, out, as_json, providers, min_score, jsonl, parquet, batch, every, resume,
+            engine, num_actors, gpus_per_actor, threads, quiet):
+    """Run a built MODEL on IMAGE, or on many INPUTs (images, folders, globs, videos: see
+    --jsonl, --out, --batch); print keypoints (y, x in the image's pixels) and optionally
     draw them."""
+    from onnxpose.cli_predict import is_many, predict_many
+    many = dict(jsonl=jsonl, parquet=parquet, batch=batch, every=every, resume=resume,
+                engine=engine, num_actors=num_actors, gpus_per_actor=gpus_per_actor,
+                threads=threads, quiet=quiet)
+    if is_many(inputs, many):
+        return predict_many(model, inputs, out, as_json, providers, opt.min_score(min_score), **many)
+    image = Path(inputs[0])
     from onnxpose.io import atomic_output, check_output_path
     from onnxpose.runtime.draw import draw_poses
     from onnxpose.runtime.images import load_image
@@ -212,6 +236,29 @@ def serve_web(model, port):
         pass
     finally:
         server.server_close()
+
+
+@cli.group()
+def export():
+    """Export a built model for a serving system."""
+
+
+@export.command("triton")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("repo_dir", type=click.Path(path_type=Path))
+@click.option("--name", default=None, help="Model name in the repository (default: MODEL's file name).")
+@click.option("--max-batch", type=click.IntRange(1), default=32, show_default=True, help="max_batch_size.")
+@click.option("--instances", type=click.IntRange(1), default=1, show_default=True, help="Model instances (instance_group count).")
+@click.option("--cpu", is_flag=True, help="Instances on the CPU (KIND_CPU) instead of the GPU.")
+@click.option("--tensorrt", is_flag=True, help="The TensorRT accelerator (FP16, engine cache).")
+def export_triton_command(model, repo_dir, name, max_batch, instances, cpu, tensorrt):
+    """Write an NVIDIA Triton model repository entry REPO_DIR/<name>/ for MODEL.onnx."""
+    from onnxpose.export.triton import export_triton
+    if cpu and tensorrt:
+        raise OnnxPoseError(None, "--tensorrt needs GPU instances (leave out --cpu)")
+    target = export_triton(model, repo_dir, name, max_batch, instances,
+                           "KIND_CPU" if cpu else "KIND_GPU", tensorrt)
+    click.echo(f"wrote {target / 'config.pbtxt'} and {target / '1' / 'model.onnx'}")
 
 
 @cli.command()

@@ -347,9 +347,24 @@ def test_core_install_is_the_runtime_and_extras_hold_the_rest():
     assert _names(extras["build"]) == {"tf2onnx", "tensorflow-cpu", "onnx-graphsurgeon"}
     assert _names(extras["bench"]) == {"matplotlib"}
     assert extras["all"] == ["onnxpose[build,bench]"]
+    assert _names(extras["video"]) == {"av"}
+    assert extras["ray"] == ["ray[data]>=2.40"]
+    assert extras["triton"] == ["tritonclient[grpc]>=2.40"]
     assert {"onnxpose", "pytest", "hypothesis"} <= _names(extras["test"])
-    assert "onnxpose[all]" in extras["test"]
+    assert "onnxpose[all,video,ray,triton]" in extras["test"]
     assert "openvino" in _names(extras["test"])  # tests/test_openvino.py (pinned)
+
+
+SCALE_EXTRAS = ("av", "ray", "tritonclient", "pyarrow", "pandas")
+
+
+def test_runtime_path_imports_the_scale_extras_only_lazily():
+    """av, ray, tritonclient and pyarrow are imported inside functions, never at import time."""
+    reached = _runtime_path()
+    assert "onnxpose.runtime.pipeline" in reached and "onnxpose.scale.ray_engine" in reached
+    eager = {(m, d) for m in reached for d in _imports(m, module_level_only=True)
+             if d in SCALE_EXTRAS}
+    assert eager == set()
 
 
 def test_onnxruntime_markers_pick_exactly_one_wheel_everywhere():

@@ -2,7 +2,8 @@
 keep-heads x tie-order x Coral release, at every opset ``--opset`` accepts, from every
 source form (uint8 TFLite, float SavedModel, plain ONNX; tiny generated models) either builds
 a model that validates against the numpy reference, or is refused in one line before any
-conversion.
+conversion. For the plain ONNX source at the lowest opset the matrix also crosses the graph
+form (``--control-flow none``, with ``--candidates 8``) and the input mode (``--input image``).
 
 Which combinations are refused is written down here on its own (``refusal``), from what each
 flag means, so that a flag silently ignored, or refused where it should work, fails too.
@@ -32,26 +33,37 @@ DIMENSIONS = {
     "--tie-order": (None, "heap"),
     "--coral-release": (None, "frogfish"),
 }
-COMBOS = [dict(zip(DIMENSIONS, values)) for values in itertools.product(*DIMENSIONS.values())]
-MULTI_ONLY = ("--preset", "--tie-order", "--coral-release")
+#: crossed with the rest for one source at one opset only (the suite's time); both are
+#: orthogonal to the source form and opset (the backbone is untouched by them)
+EDGE_CELL = ("onnx", OPSET)
+EDGE_DIMENSIONS = {"--control-flow": (None, "none"), "--input": (None, "image")}
+
+
+def combinations(dimensions: dict) -> list[dict]:
+    return [dict(zip(dimensions, values)) for values in itertools.product(*dimensions.values())]
+
+
+COMBOS = combinations(DIMENSIONS)
+EDGE_COMBOS = combinations({**DIMENSIONS, **EDGE_DIMENSIONS})
+MULTI_ONLY = ("--preset", "--tie-order", "--coral-release", "--control-flow")
 
 
 def refusal(combo: dict) -> str | None:
     """Why the combination must be refused (None: it must build)."""
     if combo["--decoder"] == "single":
-        given = [flag for flag in MULTI_ONLY if combo[flag]]
+        given = [flag for flag in MULTI_ONLY if combo.get(flag)]
         return f"multi-pose options {given} with the single-pose decoder" if given else None
     if combo["--coordinates"]:
         return "--coordinates is single-pose only"
-    if combo["--layout"]:
-        return "MoveNet MultiPose's layout is not built yet"
     if combo["--preset"] == "tfjs" and combo["--coral-release"]:
         return "a Coral release with the tfjs preset"
+    if combo.get("--control-flow") and combo["--tie-order"]:
+        return "the heap replays are Loops: no heap tie order without control flow"
     return None
 
 
 def arguments(combo: dict) -> list[str]:
-    args = []
+    args = ["--candidates", "8"] if combo.get("--control-flow") else []
     for flag, value in combo.items():
         if value is True:
             args.append(flag)
@@ -105,8 +117,9 @@ def test_every_combination_builds_or_is_refused_before_converting(
     from onnxpose.validate import validate_model
     convert, calls = conversions
     monkeypatch.setattr("onnxpose.build.convert_to_onnx", convert)
+    combos = EDGE_COMBOS if (source, opset) == EDGE_CELL else COMBOS
     started, built, refused, problems = time.perf_counter(), 0, 0, []
-    for i, combo in enumerate(COMBOS):
+    for i, combo in enumerate(combos):
         out = tmp_path / f"m{i}.onnx"
         before = len(calls)
         code, err = run_build(capsys, [str(sources[source]), "-o", str(out),
@@ -127,15 +140,23 @@ def test_every_combination_builds_or_is_refused_before_converting(
         info = parse_metadata({p.key: p.value for p in model.metadata_props})
         outputs = [o.name for o in model.graph.output]
         expected = list(info.output_names)
+        (graph_input,) = model.graph.input
+        dims = graph_input.type.tensor_type.shape.dim
+        image_input = ((info.io or {}).get("input") == "image"
+                       and graph_input.type.tensor_type.elem_type == onnx.TensorProto.UINT8
+                       and all(d.dim_param for d in dims[:3]) and dims[3].dim_value == 3)
         if combo["--keep-heads"]:
             expected += ["heatmaps", "short_offsets", "displacements"]  # every toy has all three
         settings = info.settings()
-        asked = {"--layout": getattr(settings, "layout", None) == "movenet",
+        layout = (info.io or {}).get("layout", getattr(settings, "layout", None))
+        asked = {"--layout": layout == "movenet",
                  "--coordinates": getattr(settings, "coordinates", None) == "grid",
                  "--preset": getattr(settings, "preset", None) == "tfjs",
                  "--tie-order": getattr(settings, "tie_order", None) == "heap",
-                 "--coral-release": getattr(settings, "coral_release", None) == "frogfish"}
-        honest = all(asked[flag] == bool(combo[flag]) for flag in asked)
+                 "--coral-release": getattr(settings, "coral_release", None) == "frogfish",
+                 "--control-flow": getattr(settings, "control_flow", None) == "none",
+                 "--input": image_input}
+        honest = all(asked[flag] == bool(combo.get(flag)) for flag in asked)
         opset_ok = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) == opset
         if sorted(outputs) != sorted(expected) or not honest or not opset_ok \
                 or info.multi_pose != (combo["--decoder"] == "multi"):
@@ -143,7 +164,8 @@ def test_every_combination_builds_or_is_refused_before_converting(
             continue
         validate_model(model, out, seed=1)   # another random batch than the build's check
     seconds = time.perf_counter() - started
-    record_property("flag_matrix", dict(source=source, opset=opset, combinations=len(COMBOS),
+    record_property("flag_matrix", dict(source=source, opset=opset, combinations=len(combos),
                                         built=built, refused=refused, seconds=round(seconds, 1)))
     assert not problems, problems[:5]
-    assert built == 20 and refused == len(COMBOS) - 20
+    valid = sum(refusal(c) is None for c in combos)
+    assert built == valid and refused == len(combos) - valid

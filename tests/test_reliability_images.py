@@ -228,7 +228,8 @@ def test_broken_image_files(tmp_path, capsys, built_single, session, jpeg_bytes,
 
 
 def test_directory_and_missing_file(tmp_path, capsys, built_single):
-    assert "not a regular file" in one_line_error(capsys, built_single, tmp_path)
+    # a directory is a folder input now (predict over many inputs): --json is for one image
+    assert "use --jsonl FILE for many inputs" in one_line_error(capsys, built_single, tmp_path)
     assert "no such image file" in one_line_error(capsys, built_single, tmp_path / "nope.jpg")
 
 
