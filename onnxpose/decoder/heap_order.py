@@ -110,35 +110,58 @@ def _root_paths(gb, capacity_s, levels, name):
 
 def _pushes(gb, value, capacity_s, heap_scores, heap_ids, levels, root_paths, name):
     """Push slot t (t = 0 .. C-1) of every image that has it, along ``root_paths``
-    (``_root_paths``'s result: the path of slot t is row t, sorted along any heap)."""
-    j = np.arange(levels + 1, dtype=np.int64)
+    (``_root_paths``'s result: the path of slot t is row t, sorted along any heap).
+
+    A lean body: the ancestors of t are read from a table whose non-ancestor entries point
+    to a sentinel slot C + 1 holding +inf (never smaller, never written), so the count of
+    smaller ancestors needs no mask; the pushed values are pre-arranged by slot [C, N, 1]."""
     paths, ancestor = root_paths
+    c1 = gb.add(capacity_s, gb.scalar(1, np.int64), f"{name}/c1s")
     bin_slot = gb.unsqueeze(capacity_s, [0], f"{name}/bin")
+    # ancestors j = 1 .. L of t (else the sentinel), and one more sentinel: [C, L+1]
+    up_paths = gb.where(ancestor, paths, c1, f"{name}/ancestors_or_sentinel")
+    up_paths = gb.concat([gb.slice(up_paths, [1], [levels + 1], [1], f"{name}/parents"),
+                          gb.slice(gb.mul(up_paths, np.int64(0), f"{name}/zero_paths"),
+                                   [0], [1], [1], f"{name}/zero_col")], 1,
+                         f"{name}/parents_")
+    up_paths = gb.add(up_paths, gb.mul(gb.unsqueeze(c1, [0], f"{name}/c1v"),
+                                       np.array([0] * levels + [1], np.int64),
+                                       f"{name}/last_col"), f"{name}/up_paths")
+    # the sentinel column [N, 1] (+inf score) after the bin slot
+    sentinel = gb.slice(heap_scores, [0], [1], [1], f"{name}/sentinel_")
+    sentinel = gb.where(gb.less(sentinel, np.float32(0), f"{name}/sentinel_c"),
+                        np.float32(np.inf), sentinel, f"{name}/sentinel")
+    heap_scores = gb.concat([heap_scores, sentinel], 1, f"{name}/scores0")
+    heap_ids = gb.concat([heap_ids, gb.slice(heap_ids, [0], [1], [1], f"{name}/ids_col")], 1,
+                         f"{name}/ids0")
+    by_slot = gb.unsqueeze(gb.transpose(value, [1, 0], f"{name}/values_t"), [2],
+                           f"{name}/values_by_slot")                           # [C, N, 1]
+    j = np.arange(levels + 1, dtype=np.int64)
 
     body = LoopBody(gb, name, [("scores", np.float32), ("ids", np.int64)])
     b, t = body.b, body.step
     scores_in, ids_in = body.carried
-    t_1d = b.unsqueeze(t, [0], "t")
     path = b.gather(paths, t, 0, "path")                                       # [L+1]
-    path_scores = b.gather(scores_in, path, 1, "path_scores")                  # [N, L+1]
-    path_ids = b.gather(ids_in, path, 1, "path_ids")
-    v = b.gather(value, t_1d, 1, "value")                                      # [N, 1]
-    smaller = b.logical_and(b.less(path_scores, v, "smaller_"), b.gather(ancestor, t, 0, "anc"),
-                            "smaller")
-    rise = b.reduce_sum(b.cast(smaller, np.int64, "smaller_int"), [1], "rise", keepdims=True)
-    up = np.minimum(j + 1, levels)                                             # next on the path
+    up = b.gather(up_paths, t, 0, "up")                                        # [L+1]
+    parent_scores = b.gather(scores_in, up, 1, "parent_scores")                # [N, L+1]
+    v = b.gather(by_slot, t, 0, "value")                                       # [N, 1]
+    rise = b.reduce_sum(b.cast(b.less(parent_scores, v, "smaller"), np.int64, "smaller_int"),
+                        [1], "rise", keepdims=True)
     # path slots 0 .. rise-1 take their parent's element, slot rise the new one; the rest
     # are not written (rise counts ancestors only, so every written slot is on the path).
     # An image without slot t pushes -inf to slot t, past its heap: never read.
     below = b.less(j, rise, "below")
-    new_scores = b.where(below, b.gather(path_scores, up, 1, "parent_scores"), v, "new_scores")
-    new_ids = b.where(below, b.gather(path_ids, up, 1, "parent_ids"), t_1d, "new_ids")
+    new_scores = b.where(below, parent_scores, v, "new_scores")
+    new_ids = b.where(below, b.gather(ids_in, up, 1, "parent_ids"), t, "new_ids")
     where = b.where(b.less_or_equal(j, rise, "moved"), path, bin_slot, "where")
     graph = body.finish([_scatter(b, scores_in, where, new_scores, "scores_out"),
                          _scatter(b, ids_in, where, new_ids, "ids_out")],
                         [np.float32, np.int64])
-    return gb.loop(graph, capacity_s, gb.scalar(True, np.bool_, f"{name}/always"),
-                   [heap_scores, heap_ids], f"{name}/loop")
+    scores, ids = gb.loop(graph, capacity_s, gb.scalar(True, np.bool_, f"{name}/always"),
+                          [heap_scores, heap_ids], f"{name}/loop")
+    # drop the sentinel slot
+    return (gb.slice(scores, [0], [-1], [1], f"{name}/scores"),
+            gb.slice(ids, [0], [-1], [1], f"{name}/ids"))
 
 
 def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
