@@ -177,6 +177,8 @@ def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
     right = gb.minimum(gb.add(gb.mul(slot, np.int64(2), f"{name}/2i_"), np.int64(2),
                               f"{name}/r_"), capacity_s, f"{name}/right")
     bin_slot = gb.unsqueeze(capacity_s, [0], f"{name}/bin")
+    count_1 = gb.sub(n, np.int64(1), f"{name}/count_1")                             # [N, 1]
+    root = gb.mul(n, np.int64(0), f"{name}/root")                                   # [N, 1]
 
     body = LoopBody(gb, name, [("scores", np.float32), ("ids", np.int64)])
     b, p = body.b, body.step
@@ -184,7 +186,7 @@ def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
     top = b.gather(ids_in, gb.scalar(0, np.int64), 1, "top")                  # [N]
     # after the pop `length` elements are left; the last one (slot `length`) is re-placed.
     # An image whose heap is empty writes only past it: never read again.
-    length = b.sub(b.sub(n, b.unsqueeze(p, [0], "p"), "size"), np.int64(1), "length")
+    length = b.sub(count_1, p, "length")
     last = b.maximum(length, np.int64(0), "last_slot")
     value = b.gather_elements(scores_in, last, 1, "value")
     value_id = b.gather_elements(ids_in, last, 1, "value_id")
@@ -194,7 +196,7 @@ def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
     take_left = b.less(b.gather(scores, right, 1, "right_scores"),
                        b.gather(scores, left, 1, "left_scores"), "take_left")
     step = b.where(take_left, left, right, "larger_child")                    # [N, C+1]
-    path = b.mul(value_id, np.int64(0), "root")                               # [N, 1]
+    path = root                                                               # [N, 1]
     for k in range(doublings):
         path = b.concat([path, b.gather_elements(step, path, 1, f"walk{k}")], 1, f"path{k}")
         if k + 1 < doublings:
@@ -206,8 +208,8 @@ def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
     walked = b.reduce_sum(b.cast(b.less(path, b.div(length_1, np.int64(2), "limit"), "inside"),
                                  np.int64, "inside_int"), [1], "walked", keepdims=True)
     hole = b.gather_elements(path, walked, 1, "hole")
-    lone = b.equal(b.add(b.mul(hole, np.int64(2), "2h"), np.int64(1), "left_child"), length_1,
-                   "lone")
+    # a lone left child: 2 * hole + 1 == length - 1 (< C, so the clamp of `left` is harmless)
+    lone = b.equal(b.gather(left, hole, 0, "left_child"), length_1, "lone")
     end = b.add(walked, b.cast(lone, np.int64, "lone_int"), "end")
     path_scores = b.gather_elements(scores, path, 1, "path_scores")
     path_ids = b.gather_elements(ids_in, path, 1, "path_ids")
