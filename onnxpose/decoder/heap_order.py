@@ -59,20 +59,62 @@ def replay_heap(gb: GraphBuilder, scores, is_candidate, count, pops, size: int, 
                 root_paths, pop_loop):
     """``heap_order`` for a binary heap given by ``root_paths(gb, capacity_s, levels, name)``
     (the ancestors of each slot, see ``_root_paths``) and ``pop_loop`` (``_pops``'s
-    arguments and result): push every candidate in scan order, pop ``pops`` roots."""
-    levels = _levels(size)
-    zero, one = gb.scalar(0, np.int64), gb.scalar(1, np.int64)
+    arguments and result): push every candidate in scan order, pop ``pops`` roots.
 
-    # the candidates of each image in scan order, padded to the largest count C
+    Only when some image has two candidates of equal score: a heap pops a maximum of what
+    it holds, so without equal scores its pop order is the score order, and an ``If``
+    takes the sorted candidates of one ``TopK`` instead of replaying the heap."""
+    zero, one = gb.scalar(0, np.int64), gb.scalar(1, np.int64)
     most = gb.reduce_max(count, [0], f"{name}/most", keepdims=True)
     capacity = gb.maximum(most, np.array([1], np.int64), f"{name}/capacity")         # [1], >= 1
+    n = gb.unsqueeze(count, [1], f"{name}/count")                                      # [N, 1]
+    # the candidates best first (K' = max(C, K) <= S): equal neighbours among the first
+    # `count` of an image are its ties
+    masked = gb.where(is_candidate, scores, np.float32(-np.inf), f"{name}/masked")
+    sorted_k = gb.maximum(capacity, pops, f"{name}/sorted_k")                         # [1]
+    sorted_scores, best = gb.topk(masked, sorted_k, 1, f"{name}/best_first")
+    same = gb.equal(gb.slice(sorted_scores, [1], [size + 1], [1], f"{name}/next"),
+                    gb.slice(sorted_scores, [0], [-1], [1], f"{name}/this"), f"{name}/same")
+    within = gb.less(gb.range_(one, gb.squeeze(sorted_k, [0], f"{name}/sorted_n"), one,
+                               f"{name}/next_rank"), n, f"{name}/next_within")
+    # a candidate at -inf would tie with the non-candidates: replay then too
+    lowest = gb.logical_and(gb.equal(sorted_scores, np.float32(-np.inf), f"{name}/at_minus_inf"),
+                            gb.less(gb.range_(zero, gb.squeeze(sorted_k, [0], f"{name}/k_"), one,
+                                              f"{name}/this_rank"), n, f"{name}/this_within"),
+                            f"{name}/candidate_at_minus_inf")
+    tie = gb.concat([gb.logical_and(same, within, f"{name}/tie_"), lowest], 1, f"{name}/tie")
+    any_tie = gb.greater(gb.reduce_max(gb.cast(tie, np.int64, f"{name}/tie_int"), [0, 1],
+                                       f"{name}/ties"), np.int64(0), f"{name}/any_tie")
+
+    replay = gb.branch(f"{name}/replay")
+    index = _replay(replay, scores, is_candidate, count, capacity, n, pops, size, name,
+                    root_paths, pop_loop)
+    index.dtype = np.int64
+    replay.graph.outputs = [index]
+    plain = gb.branch(f"{name}/plain")
+    first = plain.op("Slice", [best, np.array([0], np.int64), pops, np.array([1], np.int64)],
+                     "best")
+    first.dtype = np.int64
+    plain.graph.outputs = [first]
+    index = gb.op("If", [any_tie], f"{name}/order",
+                  {"then_branch": replay.graph, "else_branch": plain.graph}, dtype=np.int64)
+    rank = gb.range_(zero, gb.squeeze(pops, [0], f"{name}/pops"), one, f"{name}/rank")
+    taken = gb.less(rank, n, f"{name}/taken")                        # [N, K]: heap not empty
+    return index, taken
+
+
+def _replay(gb, scores, is_candidate, count, capacity, n, pops, size, name, root_paths,
+            pop_loop):
+    """The popped candidates' flat indices [N, K], by replaying the heap."""
+    levels = _levels(size)
+    zero, one = gb.scalar(0, np.int64), gb.scalar(1, np.int64)
+    # the candidates of each image in scan order, padded to the largest count C
     capacity_s = gb.squeeze(capacity, [0], f"{name}/capacity_scalar")
     scan_key = gb.where(is_candidate, np.negative(np.arange(size, dtype=np.float32)),
                         np.float32(-np.inf), f"{name}/scan_key")
     _, position = gb.topk(scan_key, capacity, 1, f"{name}/in_scan_order")           # [N, C]
     value = gb.gather_elements(scores, position, 1, f"{name}/scores_")
     slot = gb.range_(zero, capacity_s, one, f"{name}/slots")                          # [C]
-    n = gb.unsqueeze(count, [1], f"{name}/count")                                      # [N, 1]
     value = gb.where(gb.less(slot, n, f"{name}/is_pushed"), value, np.float32(-np.inf),
                      f"{name}/scores")
 
@@ -88,10 +130,7 @@ def replay_heap(gb: GraphBuilder, scores, is_candidate, count, pops, size: int, 
                                     root_paths(gb, capacity_s, levels, f"{name}/push"),
                                     f"{name}/push")
     popped = pop_loop(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, f"{name}/pop")
-    rank = gb.range_(zero, gb.squeeze(pops, [0], f"{name}/pops"), one, f"{name}/rank")
-    taken = gb.less(rank, n, f"{name}/taken")                        # [N, K]: heap not empty
-    index = gb.gather_elements(position, popped, 1, f"{name}/index")
-    return index, taken
+    return gb.gather_elements(position, popped, 1, f"{name}/index")
 
 
 def _root_paths(gb, capacity_s, levels, name):
