@@ -59,20 +59,62 @@ def replay_heap(gb: GraphBuilder, scores, is_candidate, count, pops, size: int, 
                 root_paths, pop_loop):
     """``heap_order`` for a binary heap given by ``root_paths(gb, capacity_s, levels, name)``
     (the ancestors of each slot, see ``_root_paths``) and ``pop_loop`` (``_pops``'s
-    arguments and result): push every candidate in scan order, pop ``pops`` roots."""
-    levels = _levels(size)
-    zero, one = gb.scalar(0, np.int64), gb.scalar(1, np.int64)
+    arguments and result): push every candidate in scan order, pop ``pops`` roots.
 
-    # the candidates of each image in scan order, padded to the largest count C
+    Only when some image has two candidates of equal score: a heap pops a maximum of what
+    it holds, so without equal scores its pop order is the score order, and an ``If``
+    takes the sorted candidates of one ``TopK`` instead of replaying the heap."""
+    zero, one = gb.scalar(0, np.int64), gb.scalar(1, np.int64)
     most = gb.reduce_max(count, [0], f"{name}/most", keepdims=True)
     capacity = gb.maximum(most, np.array([1], np.int64), f"{name}/capacity")         # [1], >= 1
+    n = gb.unsqueeze(count, [1], f"{name}/count")                                      # [N, 1]
+    # the candidates best first (K' = max(C, K) <= S): equal neighbours among the first
+    # `count` of an image are its ties
+    masked = gb.where(is_candidate, scores, np.float32(-np.inf), f"{name}/masked")
+    sorted_k = gb.maximum(capacity, pops, f"{name}/sorted_k")                         # [1]
+    sorted_scores, best = gb.topk(masked, sorted_k, 1, f"{name}/best_first")
+    same = gb.equal(gb.slice(sorted_scores, [1], [size + 1], [1], f"{name}/next"),
+                    gb.slice(sorted_scores, [0], [-1], [1], f"{name}/this"), f"{name}/same")
+    within = gb.less(gb.range_(one, gb.squeeze(sorted_k, [0], f"{name}/sorted_n"), one,
+                               f"{name}/next_rank"), n, f"{name}/next_within")
+    # a candidate at -inf would tie with the non-candidates: replay then too
+    lowest = gb.logical_and(gb.equal(sorted_scores, np.float32(-np.inf), f"{name}/at_minus_inf"),
+                            gb.less(gb.range_(zero, gb.squeeze(sorted_k, [0], f"{name}/k_"), one,
+                                              f"{name}/this_rank"), n, f"{name}/this_within"),
+                            f"{name}/candidate_at_minus_inf")
+    tie = gb.concat([gb.logical_and(same, within, f"{name}/tie_"), lowest], 1, f"{name}/tie")
+    any_tie = gb.greater(gb.reduce_max(gb.cast(tie, np.int64, f"{name}/tie_int"), [0, 1],
+                                       f"{name}/ties"), np.int64(0), f"{name}/any_tie")
+
+    replay = gb.branch(f"{name}/replay")
+    index = _replay(replay, scores, is_candidate, count, capacity, n, pops, size, name,
+                    root_paths, pop_loop)
+    index.dtype = np.int64
+    replay.graph.outputs = [index]
+    plain = gb.branch(f"{name}/plain")
+    first = plain.op("Slice", [best, np.array([0], np.int64), pops, np.array([1], np.int64)],
+                     "best")
+    first.dtype = np.int64
+    plain.graph.outputs = [first]
+    index = gb.op("If", [any_tie], f"{name}/order",
+                  {"then_branch": replay.graph, "else_branch": plain.graph}, dtype=np.int64)
+    rank = gb.range_(zero, gb.squeeze(pops, [0], f"{name}/pops"), one, f"{name}/rank")
+    taken = gb.less(rank, n, f"{name}/taken")                        # [N, K]: heap not empty
+    return index, taken
+
+
+def _replay(gb, scores, is_candidate, count, capacity, n, pops, size, name, root_paths,
+            pop_loop):
+    """The popped candidates' flat indices [N, K], by replaying the heap."""
+    levels = _levels(size)
+    zero, one = gb.scalar(0, np.int64), gb.scalar(1, np.int64)
+    # the candidates of each image in scan order, padded to the largest count C
     capacity_s = gb.squeeze(capacity, [0], f"{name}/capacity_scalar")
     scan_key = gb.where(is_candidate, np.negative(np.arange(size, dtype=np.float32)),
                         np.float32(-np.inf), f"{name}/scan_key")
     _, position = gb.topk(scan_key, capacity, 1, f"{name}/in_scan_order")           # [N, C]
     value = gb.gather_elements(scores, position, 1, f"{name}/scores_")
     slot = gb.range_(zero, capacity_s, one, f"{name}/slots")                          # [C]
-    n = gb.unsqueeze(count, [1], f"{name}/count")                                      # [N, 1]
     value = gb.where(gb.less(slot, n, f"{name}/is_pushed"), value, np.float32(-np.inf),
                      f"{name}/scores")
 
@@ -88,10 +130,7 @@ def replay_heap(gb: GraphBuilder, scores, is_candidate, count, pops, size: int, 
                                     root_paths(gb, capacity_s, levels, f"{name}/push"),
                                     f"{name}/push")
     popped = pop_loop(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, f"{name}/pop")
-    rank = gb.range_(zero, gb.squeeze(pops, [0], f"{name}/pops"), one, f"{name}/rank")
-    taken = gb.less(rank, n, f"{name}/taken")                        # [N, K]: heap not empty
-    index = gb.gather_elements(position, popped, 1, f"{name}/index")
-    return index, taken
+    return gb.gather_elements(position, popped, 1, f"{name}/index")
 
 
 def _root_paths(gb, capacity_s, levels, name):
@@ -110,35 +149,58 @@ def _root_paths(gb, capacity_s, levels, name):
 
 def _pushes(gb, value, capacity_s, heap_scores, heap_ids, levels, root_paths, name):
     """Push slot t (t = 0 .. C-1) of every image that has it, along ``root_paths``
-    (``_root_paths``'s result: the path of slot t is row t, sorted along any heap)."""
-    j = np.arange(levels + 1, dtype=np.int64)
+    (``_root_paths``'s result: the path of slot t is row t, sorted along any heap).
+
+    A lean body: the ancestors of t are read from a table whose non-ancestor entries point
+    to a sentinel slot C + 1 holding +inf (never smaller, never written), so the count of
+    smaller ancestors needs no mask; the pushed values are pre-arranged by slot [C, N, 1]."""
     paths, ancestor = root_paths
+    c1 = gb.add(capacity_s, gb.scalar(1, np.int64), f"{name}/c1s")
     bin_slot = gb.unsqueeze(capacity_s, [0], f"{name}/bin")
+    # ancestors j = 1 .. L of t (else the sentinel), and one more sentinel: [C, L+1]
+    up_paths = gb.where(ancestor, paths, c1, f"{name}/ancestors_or_sentinel")
+    up_paths = gb.concat([gb.slice(up_paths, [1], [levels + 1], [1], f"{name}/parents"),
+                          gb.slice(gb.mul(up_paths, np.int64(0), f"{name}/zero_paths"),
+                                   [0], [1], [1], f"{name}/zero_col")], 1,
+                         f"{name}/parents_")
+    up_paths = gb.add(up_paths, gb.mul(gb.unsqueeze(c1, [0], f"{name}/c1v"),
+                                       np.array([0] * levels + [1], np.int64),
+                                       f"{name}/last_col"), f"{name}/up_paths")
+    # the sentinel column [N, 1] (+inf score) after the bin slot
+    sentinel = gb.slice(heap_scores, [0], [1], [1], f"{name}/sentinel_")
+    sentinel = gb.where(gb.less(sentinel, np.float32(0), f"{name}/sentinel_c"),
+                        np.float32(np.inf), sentinel, f"{name}/sentinel")
+    heap_scores = gb.concat([heap_scores, sentinel], 1, f"{name}/scores0")
+    heap_ids = gb.concat([heap_ids, gb.slice(heap_ids, [0], [1], [1], f"{name}/ids_col")], 1,
+                         f"{name}/ids0")
+    by_slot = gb.unsqueeze(gb.transpose(value, [1, 0], f"{name}/values_t"), [2],
+                           f"{name}/values_by_slot")                           # [C, N, 1]
+    j = np.arange(levels + 1, dtype=np.int64)
 
     body = LoopBody(gb, name, [("scores", np.float32), ("ids", np.int64)])
     b, t = body.b, body.step
     scores_in, ids_in = body.carried
-    t_1d = b.unsqueeze(t, [0], "t")
     path = b.gather(paths, t, 0, "path")                                       # [L+1]
-    path_scores = b.gather(scores_in, path, 1, "path_scores")                  # [N, L+1]
-    path_ids = b.gather(ids_in, path, 1, "path_ids")
-    v = b.gather(value, t_1d, 1, "value")                                      # [N, 1]
-    smaller = b.logical_and(b.less(path_scores, v, "smaller_"), b.gather(ancestor, t, 0, "anc"),
-                            "smaller")
-    rise = b.reduce_sum(b.cast(smaller, np.int64, "smaller_int"), [1], "rise", keepdims=True)
-    up = np.minimum(j + 1, levels)                                             # next on the path
+    up = b.gather(up_paths, t, 0, "up")                                        # [L+1]
+    parent_scores = b.gather(scores_in, up, 1, "parent_scores")                # [N, L+1]
+    v = b.gather(by_slot, t, 0, "value")                                       # [N, 1]
+    rise = b.reduce_sum(b.cast(b.less(parent_scores, v, "smaller"), np.int64, "smaller_int"),
+                        [1], "rise", keepdims=True)
     # path slots 0 .. rise-1 take their parent's element, slot rise the new one; the rest
     # are not written (rise counts ancestors only, so every written slot is on the path).
     # An image without slot t pushes -inf to slot t, past its heap: never read.
     below = b.less(j, rise, "below")
-    new_scores = b.where(below, b.gather(path_scores, up, 1, "parent_scores"), v, "new_scores")
-    new_ids = b.where(below, b.gather(path_ids, up, 1, "parent_ids"), t_1d, "new_ids")
+    new_scores = b.where(below, parent_scores, v, "new_scores")
+    new_ids = b.where(below, b.gather(ids_in, up, 1, "parent_ids"), t, "new_ids")
     where = b.where(b.less_or_equal(j, rise, "moved"), path, bin_slot, "where")
     graph = body.finish([_scatter(b, scores_in, where, new_scores, "scores_out"),
                          _scatter(b, ids_in, where, new_ids, "ids_out")],
                         [np.float32, np.int64])
-    return gb.loop(graph, capacity_s, gb.scalar(True, np.bool_, f"{name}/always"),
-                   [heap_scores, heap_ids], f"{name}/loop")
+    scores, ids = gb.loop(graph, capacity_s, gb.scalar(True, np.bool_, f"{name}/always"),
+                          [heap_scores, heap_ids], f"{name}/loop")
+    # drop the sentinel slot
+    return (gb.slice(scores, [0], [-1], [1], f"{name}/scores"),
+            gb.slice(ids, [0], [-1], [1], f"{name}/ids"))
 
 
 def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
@@ -154,6 +216,8 @@ def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
     right = gb.minimum(gb.add(gb.mul(slot, np.int64(2), f"{name}/2i_"), np.int64(2),
                               f"{name}/r_"), capacity_s, f"{name}/right")
     bin_slot = gb.unsqueeze(capacity_s, [0], f"{name}/bin")
+    count_1 = gb.sub(n, np.int64(1), f"{name}/count_1")                             # [N, 1]
+    root = gb.mul(n, np.int64(0), f"{name}/root")                                   # [N, 1]
 
     body = LoopBody(gb, name, [("scores", np.float32), ("ids", np.int64)])
     b, p = body.b, body.step
@@ -161,7 +225,7 @@ def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
     top = b.gather(ids_in, gb.scalar(0, np.int64), 1, "top")                  # [N]
     # after the pop `length` elements are left; the last one (slot `length`) is re-placed.
     # An image whose heap is empty writes only past it: never read again.
-    length = b.sub(b.sub(n, b.unsqueeze(p, [0], "p"), "size"), np.int64(1), "length")
+    length = b.sub(count_1, p, "length")
     last = b.maximum(length, np.int64(0), "last_slot")
     value = b.gather_elements(scores_in, last, 1, "value")
     value_id = b.gather_elements(ids_in, last, 1, "value_id")
@@ -171,7 +235,7 @@ def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
     take_left = b.less(b.gather(scores, right, 1, "right_scores"),
                        b.gather(scores, left, 1, "left_scores"), "take_left")
     step = b.where(take_left, left, right, "larger_child")                    # [N, C+1]
-    path = b.mul(value_id, np.int64(0), "root")                               # [N, 1]
+    path = root                                                               # [N, 1]
     for k in range(doublings):
         path = b.concat([path, b.gather_elements(step, path, 1, f"walk{k}")], 1, f"path{k}")
         if k + 1 < doublings:
@@ -183,8 +247,8 @@ def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
     walked = b.reduce_sum(b.cast(b.less(path, b.div(length_1, np.int64(2), "limit"), "inside"),
                                  np.int64, "inside_int"), [1], "walked", keepdims=True)
     hole = b.gather_elements(path, walked, 1, "hole")
-    lone = b.equal(b.add(b.mul(hole, np.int64(2), "2h"), np.int64(1), "left_child"), length_1,
-                   "lone")
+    # a lone left child: 2 * hole + 1 == length - 1 (< C, so the clamp of `left` is harmless)
+    lone = b.equal(b.gather(left, hole, 0, "left_child"), length_1, "lone")
     end = b.add(walked, b.cast(lone, np.int64, "lone_int"), "end")
     path_scores = b.gather_elements(scores, path, 1, "path_scores")
     path_ids = b.gather_elements(ids_in, path, 1, "path_ids")

@@ -97,7 +97,7 @@ def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
     # exchange(0, last); last--: the old last element x goes to the root and sinks. Slots
     # from `last` on are out of the heap (-inf); an image whose heap is empty writes only
     # past it: never read again.
-    last = b.maximum(b.sub(count_1, b.unsqueeze(p, [0], "p"), "length"), np.int64(0), "last")
+    last = b.maximum(b.sub(count_1, p, "length"), np.int64(0), "last")
     value = b.gather_elements(scores_in, last, 1, "value")                      # x: [N, 1]
     value_id = b.gather_elements(ids_in, last, 1, "value_id")
     scores = b.where(b.greater_or_equal(slot, last, "is_out"), np.float32(-np.inf), scores_in,
