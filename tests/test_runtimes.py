@@ -45,13 +45,11 @@ def case(request, tmp_path_factory, quant_tflite, test_image):
     from onnxpose import PoseSession
     from onnxpose.build import build_model
     kind = request.param
-    if kind == "multi-no-control-flow" and not HAS_CONTROL_FLOW_SETTING:
-        pytest.skip("the control-flow-free decoder (MultiPoseSettings.control_flow) is not there yet")
     work = tmp_path_factory.mktemp(kind)
     model = work / f"{kind}.onnx"
     options = {"decoder": "single"} if kind == "single" else {"decoder": "multi"}
     if kind == "multi-no-control-flow":
-        options["multi_overrides"] = {"control_flow": "none"}
+        options["multi_overrides"] = {"control_flow": "none", "candidates": 64}
     build_model(quant_tflite, model, keep_heads=True, **options)
     session = PoseSession(model, providers=["cpu"])
     tensor, _ = session.preprocess([test_image])
@@ -107,7 +105,10 @@ def test_openvino_decoder_is_exact_on_onnxruntime_heads(case):
     assert got["matches"], got
 
 
-def test_webgpu_decoder_is_exact_on_onnxruntime_heads(case):
+def test_webgpu_decoder_is_exact_on_onnxruntime_heads(case, request):
+    if request.node.callspec.params["case"] == "single":  # known, open (issue 15): must fail until fixed
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "WebGPU EP on SwiftShader: single_pose/row_px (best_row * 16) comes out wrong")))
     pytest.importorskip("playwright")
     _need_node_package("onnxruntime-web")
     if shutil.which("chromium") is None:

@@ -109,6 +109,8 @@ def test_page_finds_the_same_people_in_the_full_photo(browser, built_multi, test
     assert result["imageSize"] == list(expected.image_size)
 
 
+@pytest.mark.xfail(strict=True, reason="known, open (issue 15): the multi-pose model gives no "
+                   "result on WebGPU in headless Chromium (SwiftShader) within the wait")
 def test_page_runs_the_multi_pose_model_on_webgpu(browser, built_multi, test_image, tmp_path):
     session, tensor, png = _model_size_png(built_multi, test_image, tmp_path)
     result = _page_result(browser, built_multi, png, ep="webgpu")
