@@ -212,3 +212,21 @@ def test_predict_cli_on_image_model_lists_and_draws_boxes(image_multi, test_imag
     assert len(printed["poses"]) == 2 and set(printed["poses"][0]["box"]) == {
         "ymin", "xmin", "ymax", "xmax"}
     assert out.stat().st_size > 0
+
+
+def test_predict_jsonl_boxes_are_in_the_photos_pixels(image_multi, test_image, photo, tmp_path,
+                                                      capsys):
+    """The JSONL record of an image-input model: each pose's box is the graph's box (already in
+    the photo's pixels, not rescaled again) and holds the pose's counted keypoints."""
+    import json
+    from onnxpose.cli import main
+    jsonl = tmp_path / "poses.jsonl"
+    assert main(["predict", str(image_multi), str(test_image), "--jsonl", str(jsonl), "-q"]) == 0
+    (record,) = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert record["image_size"] == {"height": photo.shape[0], "width": photo.shape[1]}
+    _, _, count, boxes = plain(image_multi).run(None, {"image": photo[None]})
+    assert len(record["poses"]) == int(count[0]) == 2
+    for pose, box in zip(record["poses"], boxes[0]):
+        np.testing.assert_allclose(pose["box"], box[:4], rtol=0, atol=1e-3)
+        counted = [(k["y"], k["x"]) for k in pose["keypoints"] if k["score"] >= 0.2]
+        assert counted and all(box[0] <= y <= box[2] and box[1] <= x <= box[3] for y, x in counted)

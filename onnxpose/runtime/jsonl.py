@@ -30,14 +30,15 @@ def _num(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def make_record(source: str, frame, timestamp, result, boxes=None) -> dict:
-    """The record of one image/frame: ``result`` a PoseResult, ``boxes`` [P,4] or None."""
+def make_record(source: str, frame, timestamp, result) -> dict:
+    """The record of one image/frame: ``result`` a PoseResult (its ``boxes``, in the source's
+    pixels, give each pose's ``box`` when the model outputs boxes)."""
     height, width = result.image_size
     poses = []
     for index, (keypoints, score) in enumerate(zip(result.keypoints, result.scores)):
         pose = {"score": _num(score)}
-        if boxes is not None:
-            pose["box"] = [_num(v) for v in np.asarray(boxes[index]).reshape(-1)[:4]]
+        if result.boxes is not None:
+            pose["box"] = [_num(v) for v in np.asarray(result.boxes[index]).reshape(-1)[:4]]
         pose["keypoints"] = [{"name": name, "y": _num(y), "x": _num(x), "score": _num(s)}
                              for name, (y, x, s) in zip(KEYPOINT_NAMES, keypoints)]
         poses.append(pose)

@@ -136,28 +136,11 @@ def batches(prepared, size: int):
         yield run
 
 
-def boxes_of(outputs: dict, info, sizes, counts) -> list:
-    """Per image the boxes [P,4] (ymin, xmin, ymax, xmax) in the original image's pixels, from
-    a ``boxes`` output in input pixels ([N,4] single pose or [N,P,4]); Nones without one."""
-    if "boxes" not in outputs:
-        return [None] * len(sizes)
-    boxes = np.asarray(outputs["boxes"], dtype=np.float64)
-    if boxes.ndim == 2:
-        boxes = boxes[:, None]
-    scaled = []
-    for image_boxes, (height, width), count in zip(boxes, sizes, counts):
-        scale = np.array([height / info.input_height, width / info.input_width] * 2)
-        scaled.append(image_boxes[:count, :4] * scale)
-    return scaled
-
-
 def run_session(session, run: list[Prepared]):
-    """(results, boxes) for one batch of Prepared items."""
+    """The PoseResults (original pixels) of one batch of Prepared items."""
     from onnxpose.runtime.results import results_from_outputs
-    sizes = [p.size for p in run]
     outputs = session.run(np.concatenate([p.tensor for p in run]))
-    results = results_from_outputs(outputs, session.info, sizes)
-    return results, boxes_of(outputs, session.info, sizes, [len(r.scores) for r in results])
+    return results_from_outputs(outputs, session.info, [p.size for p in run])
 
 
 def run_local(session, sources, options: PredictOptions, done=frozenset(), log=None):
@@ -177,10 +160,9 @@ def run_local(session, sources, options: PredictOptions, done=frozenset(), log=N
             if isinstance(run[0], Fault):
                 sink.fault(run[0])
                 continue
-            results, boxes = run_session(session, run)
-            for entry, result, box in zip(run, results, boxes):
+            for entry, result in zip(run, run_session(session, run)):
                 item = entry.item
-                sink.record(make_record(item.source.path, item.frame, item.timestamp, result, box),
+                sink.record(make_record(item.source.path, item.frame, item.timestamp, result),
                             item, entry.image, result)
         complete = True
     finally:

@@ -89,7 +89,6 @@ class PoseActor:
 
     def __call__(self, batch: dict) -> dict:
         from onnxpose.runtime.jsonl import make_record
-        from onnxpose.runtime.pipeline import boxes_of
         from onnxpose.runtime.results import results_from_outputs
         ok = np.flatnonzero(batch["fault"] == "")
         records = np.full(len(batch["fault"]), "", dtype=object)
@@ -97,12 +96,11 @@ class PoseActor:
             sizes = [(int(batch["height"][i]), int(batch["width"][i])) for i in ok]
             outputs = self.session.run(np.ascontiguousarray(batch["pixels"][ok]))
             results = results_from_outputs(outputs, self.session.info, sizes)
-            boxes = boxes_of(outputs, self.session.info, sizes, [len(r.scores) for r in results])
-            for i, result, box in zip(ok, results, boxes):
+            for i, result in zip(ok, results):
                 frame = int(batch["frame"][i])
                 stamp = float(batch["timestamp"][i])
                 record = make_record(str(batch["path"][i]), None if frame == _NO_FRAME else frame,
-                                     None if math.isnan(stamp) else stamp, result, box)
+                                     None if math.isnan(stamp) else stamp, result)
                 records[i] = json.dumps(record, allow_nan=False)
         return {"path": batch["path"], "frame": batch["frame"], "fault": batch["fault"],
                 "record": records}
