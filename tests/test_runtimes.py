@@ -105,10 +105,7 @@ def test_openvino_decoder_is_exact_on_onnxruntime_heads(case):
     assert got["matches"], got
 
 
-def test_webgpu_decoder_is_exact_on_onnxruntime_heads(case, request):
-    if request.node.callspec.params["case"] == "single":  # known, open (issue 15): must fail until fixed
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "WebGPU EP on SwiftShader: single_pose/row_px (best_row * 16) comes out wrong")))
+def test_webgpu_decoder_is_exact_on_onnxruntime_heads(case):
     pytest.importorskip("playwright")
     _need_node_package("onnxruntime-web")
     if shutil.which("chromium") is None:
