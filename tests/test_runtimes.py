@@ -179,3 +179,31 @@ def test_webgpu_dequantize_linear_uint8(runtime, tmp_path):
     if not result["ok"]:  # not the known failure: the strict xfail must not absorb it
         raise RuntimeError(f"{runtime} fails at {result.get('stage')}: {result.get('error')}")
     np.testing.assert_array_equal(result["outputs"]["y"], expected)
+
+
+@pytest.mark.parametrize("runtime", ["browser-webgpu", "browser-webgpu-jsep"])
+def test_webgpu_single_pose_non_finite_heads(runtime, tmp_path):
+    """NaN logits (one keypoint all NaN) and NaN/±inf offsets at the chosen cells: the
+    comparisons that replace IsNaN/IsInf give onnxruntime CPU's outputs on WebGPU too (WGSL
+    leaves NaN behaviour to the implementation; this checks SwiftShader's)."""
+    pytest.importorskip("playwright")
+    _need_node_package("onnxruntime-web")
+    if shutil.which("chromium") is None:
+        pytest.skip("chromium is not installed (scripts/install_browser.sh)")
+    import numpy as np
+    import onnx
+    from onnxpose.decoder.decoder_only import decoder_only_model
+    from onnxpose.spec import SinglePoseSettings
+    rng = np.random.default_rng(0)
+    heatmaps = rng.normal(0, 3, (2, 9, 9, 17)).astype(np.float32)
+    heatmaps[rng.random(heatmaps.shape) < 0.3] = np.nan
+    heatmaps[0, ..., 3] = np.nan
+    offsets = rng.choice(np.array([np.nan, np.inf, -np.inf, 1.5], np.float32), (2, 9, 9, 34))
+    model = tmp_path / "single.onnx"
+    onnx.save(decoder_only_model((9, 9), 32, SinglePoseSettings()), model)
+    feeds = {"heatmaps": heatmaps, "short_offsets": offsets}
+    base = run_cell("ort-cpu", model, feeds, tmp_path / "cpu", runs=1, warmup=0, timeout=TIMEOUT)
+    result = run_cell(runtime, model, feeds, tmp_path / runtime, runs=1, warmup=0, timeout=TIMEOUT)
+    assert base["ok"] and result["ok"], (base, result)
+    got = compare(result["outputs"], base["outputs"])
+    assert got["matches"], got
