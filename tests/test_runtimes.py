@@ -118,7 +118,7 @@ def test_openvino_decoder_is_exact_on_onnxruntime_heads(case):
 #: and int Min/Max/ReduceSum. The heavy ops (MatMul, Gemm, MaxPool, the head gathers) run on
 #: the GPU.
 MULTI_POSE_CPU_OPS = frozenset(
-    "Loop IsNaN Or And TopK Identity Range Shape Gather GatherElements Unsqueeze Squeeze Reshape "
+    "Loop IsNaN Or And TopK Identity Range Gather GatherElements Unsqueeze Squeeze Reshape "
     "Concat Split Slice Cast Equal Less Add Sub Mul Div Mod Min Max ReduceSum ReduceMax".split())
 
 
