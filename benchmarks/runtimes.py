@@ -9,7 +9,10 @@ Coral's PosenetDecoderOp: coral preset, heap tie order). Runtimes:
   ort-node        onnxruntime-node, CPU (peers/ort_run.js)
   ort-web-node    onnxruntime-web, WASM, in node (peers/ort_run.js)
   browser-wasm    onnxruntime-web, WASM, headless Chromium (web/app.js's onnxposeRunRaw)
-  browser-webgpu  onnxruntime-web, WebGPU EP, headless Chromium (SwiftShader without a GPU)
+  browser-webgpu  onnxruntime-web, native WebGPU EP (ort.webgpu.min.js), headless Chromium
+                  (SwiftShader without a GPU)
+  browser-webgpu-jsep  onnxruntime-web, legacy JSEP WebGPU EP (ort.all.min.js), likewise; its
+                  uint8 DequantizeLinear is wrong, so only the decoder alone is meaningful there
   openvino-cpu    OpenVINO CPU plugin, INFERENCE_PRECISION_HINT f32, shapes fixed to batch 1
   cuda, tensorrt  rows "not measured here" (use `onnxpose bench --providers cuda,tensorrt`
                   on a machine with a GPU)

@@ -34,12 +34,12 @@ def test_heap_order_fails_on_dynamic_loop_trip_counts():
     assert any(p.startswith("Loop") and "trip count" in p for p in problems)
 
 
-def test_single_pose_fails_only_on_isinf():
-    """Known: the single-pose decoder's offset cleaning uses IsInf, which TensorRT 10's
-    parser lists as unsupported (the multi-pose decoder uses IsNaN(x - x) instead)."""
+@pytest.mark.parametrize("coordinates", ["stride", "grid"])
+def test_single_pose_passes(coordinates):
+    """The single-pose decoder tests offsets for finiteness with Abs/Less (no IsInf, which
+    TensorRT 10's parser lists as unsupported)."""
     from onnxpose.spec import SinglePoseSettings
-    problems = check(decoder_only_model((9, 9), 32, SinglePoseSettings()))
-    assert problems and all(p.startswith("IsInf") for p in problems)
+    assert check(decoder_only_model((9, 9), 32, SinglePoseSettings(coordinates))) == []
 
 
 def _model(nodes, inits=(), inputs=(("x", TensorProto.FLOAT, [1, 4, 8, 8]),)):

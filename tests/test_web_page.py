@@ -9,7 +9,10 @@ not PIL's bilinear resize that PoseSession uses; so the exact check feeds the pa
 already resized by PoseSession (a PNG of the model's input size: the canvas copies it
 unchanged, which the input checksum proves) and compares the keypoints with onnxruntime CPU's
 on the same tensor. The full photo, resized by the browser, must give as many people.
-WebGPU (SwiftShader, no GPU here) must load and run the multi-pose model within 60 s.
+WebGPU (SwiftShader, no GPU here; the page's WebGPU is onnxruntime-web's native WebGPU EP, from
+``ort.webgpu.min.js``) must load and run the multi-pose model within 60 s and find as many
+people as onnxruntime CPU (its float arithmetic of the int8 backbone differs from onnxruntime
+CPU's, so keypoints are not compared; about 35 s here).
 """
 
 from __future__ import annotations
@@ -109,8 +112,6 @@ def test_page_finds_the_same_people_in_the_full_photo(browser, built_multi, test
     assert result["imageSize"] == list(expected.image_size)
 
 
-@pytest.mark.xfail(strict=True, reason="known, open (issue 15): the multi-pose model gives no "
-                   "result on WebGPU in headless Chromium (SwiftShader) within the wait")
 def test_page_runs_the_multi_pose_model_on_webgpu(browser, built_multi, test_image, tmp_path):
     session, tensor, png = _model_size_png(built_multi, test_image, tmp_path)
     result = _page_result(browser, built_multi, png, ep="webgpu")

@@ -6,17 +6,29 @@
 // by the canvas's resampler, which is not PIL's bilinear; an image already of the model's size
 // is copied unchanged), RGB, uint8 as is or float normalized as the metadata says, NHWC or NCHW.
 //
+// Backends (?ep=, or the backend menu, which reloads the page when the bundle changes):
+//   wasm         onnxruntime-web's WASM EP, from ort.all.min.js
+//   webgpu       the native WebGPU EP, from ort.webgpu.min.js (onnxruntime-web's "webgpu" export)
+//   webgpu-jsep  the legacy JavaScript WebGPU EP (JSEP) of ort.all.min.js; its DequantizeLinear
+//                is wrong for uint8 input (a value below the zero point wraps around), so a
+//                uint8-quantized backbone decodes garbage there (the decoder alone is exact)
+//
 // Test hooks (used by tests/test_web_page.py and benchmarks/runtimes.py):
 //   window.onnxposeResult   {status: "loading"|"ready"|"running"|"done"|"error", ...}
-//   window.onnxposeRunRaw({model, ep, inputs: [{name, url, dtype, shape}], outputs, runs, warmup})
-//     runs any model on raw little-endian tensors fetched from urls; returns outputs + times.
+//   window.onnxposeRunRaw({model, ep, inputs: [{name, url, dtype, shape}], outputs, runs, warmup,
+//                          log}) runs any model on raw little-endian tensors fetched from urls
+//     (ep must be served by the loaded bundle: load the page with ?ep=); returns outputs + times;
+//     log: true writes onnxruntime's verbose log, node placement included, to the console.
 
-const ort = globalThis.ort;
+const BUNDLES = { wasm: "ort.all.min.js", webgpu: "ort.webgpu.min.js", "webgpu-jsep": "ort.all.min.js" };
+const EP_NAMES = { wasm: "wasm", webgpu: "webgpu", "webgpu-jsep": "webgpu" };
 const $ = (id) => document.getElementById(id);
 const NORMALIZATIONS = { none: [1, 0], minus_one_to_one: [2 / 255, -1], zero_to_one: [1 / 255, 0] };
 const params = new URLSearchParams(location.search);
 const modelUrl = params.get("model") || "model.onnx";
 const metaUrl = params.get("meta") || "model.json";
+const pageEp = BUNDLES[params.get("ep")] ? params.get("ep") : "wasm";
+let ort = null;
 let meta = null;
 let session = null;
 let sessionEp = null;
@@ -38,11 +50,33 @@ function configureWasm() {
   if (!crossOriginIsolated) ort.env.wasm.numThreads = 1;  // threads need COOP/COEP
 }
 
+function loadOrt(bundle) {
+  return new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = "ort/" + bundle;
+    script.onload = () => resolve(globalThis.ort);
+    script.onerror = () => reject(new Error("onnxruntime-web (ort/" + bundle + ") did not load"));
+    document.head.appendChild(script);
+  });
+}
+
+let ortReady = null;  // the bundle of ?ep=, loaded once (main and onnxposeRunRaw wait for it)
+function ensureOrt() {
+  if (!ortReady) ortReady = loadOrt(BUNDLES[pageEp]).then((o) => { ort = o; return o; });
+  return ortReady;
+}
+
+function checkEp(ep) {
+  if (!BUNDLES[ep]) throw new Error(`unknown backend ${ep} (one of ${Object.keys(BUNDLES).join(", ")})`);
+  if (BUNDLES[ep] !== BUNDLES[pageEp]) throw new Error(`backend ${ep} needs ${BUNDLES[ep]}: load the page with ?ep=${ep}`);
+  return EP_NAMES[ep];
+}
+
 async function getSession(ep) {
   if (session && sessionEp === ep) return session;
   configureWasm();
   session = null;
-  session = await ort.InferenceSession.create(modelUrl, { executionProviders: [ep] });
+  session = await ort.InferenceSession.create(modelUrl, { executionProviders: [checkEp(ep)] });
   sessionEp = ep;
   return session;
 }
@@ -171,12 +205,16 @@ function fromBytes(dtype, buf) {
   return new types[dtype](buf);
 }
 
-window.onnxposeRunRaw = async function ({ model, ep, inputs, outputs, runs = 1, warmup = 0 }) {
+window.onnxposeRunRaw = async function ({ model, ep, inputs, outputs, runs = 1, warmup = 0, log = false }) {
   // Generic runner for the runtime matrix: any model, raw inputs, timed runs.
   let s;
   try {
+    await ensureOrt();
     configureWasm();
-    s = await ort.InferenceSession.create(model, { executionProviders: [ep] });
+    const options = { executionProviders: [checkEp(ep)] };
+    // log: onnxruntime's verbose log on the console, which lists each node's provider
+    if (log) Object.assign(options, { logSeverityLevel: 0, logVerbosityLevel: 0 });
+    s = await ort.InferenceSession.create(model, options);
   } catch (err) {
     return { ok: false, stage: "load", error: oneLine(err) };
   }
@@ -206,8 +244,13 @@ window.onnxposeRunRaw = async function ({ model, ep, inputs, outputs, runs = 1, 
 };
 
 async function main() {
-  if (params.get("ep")) $("ep").value = params.get("ep");
-  if (!ort) { setResult({ status: "error", message: "onnxruntime-web (ort/ort.all.min.js) did not load" }); return; }
+  $("ep").value = pageEp;
+  try {
+    await ensureOrt();
+  } catch (err) {
+    setResult({ status: "error", message: oneLine(err) });
+    return;
+  }
   try {
     meta = await (await fetch(metaUrl)).json();
   } catch (err) {
@@ -217,7 +260,14 @@ async function main() {
   $("file").addEventListener("change", onFile);
   $("webcam").addEventListener("click", toggleWebcam);
   $("webcam").disabled = !(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
-  $("ep").addEventListener("change", () => { session = null; });
+  $("ep").addEventListener("change", () => {
+    session = null;
+    const ep = $("ep").value;
+    if (BUNDLES[ep] !== BUNDLES[pageEp]) {  // another onnxruntime-web bundle: reload with it
+      params.set("ep", ep);
+      location.search = params.toString();
+    }
+  });
   setResult({ status: "ready", message: `${meta.decoder.type}-pose model, input ${meta.input.name} ` +
               `${meta.input.dtype} ${meta.input.height}x${meta.input.width}; pick a photo`,
               webgpu: Boolean(navigator.gpu) });

@@ -5,8 +5,11 @@ little-endian input files and run counts; the worker writes ``OUT_DIR/output<k>.
 ``OUT_DIR/result.json`` (``{"ok": true, "times_ms", "outputs": {name: {dtype, shape, file}}}``
 or ``{"ok": false, "stage", "error"}``). Runtimes here: ``ort-cpu`` (onnxruntime's CPU EP),
 ``openvino-cpu`` (OpenVINO's CPU plugin, shapes fixed to the inputs',
-``INFERENCE_PRECISION_HINT: f32``), ``browser-wasm`` and ``browser-webgpu`` (onnxruntime-web
-in headless Chromium, through ``web/app.js``'s ``onnxposeRunRaw``).
+``INFERENCE_PRECISION_HINT: f32``), ``browser-wasm``, ``browser-webgpu`` (the native WebGPU EP)
+and ``browser-webgpu-jsep`` (the legacy JSEP one) of onnxruntime-web in headless Chromium, through
+``web/app.js``'s ``onnxposeRunRaw``. With ``"placement": true`` in SPEC a browser cell also
+records which provider onnxruntime placed each node on (``result["placement"]``, from
+onnxruntime's verbose log: ``parse_placement``).
 """
 
 from __future__ import annotations
@@ -115,6 +118,28 @@ def run_openvino(spec):
     return dict(zip(names, values)), times, {"version": ov.__version__}
 
 
+_PLACED = re.compile(r"(All nodes|Node\(s\)) placed on \[(\w+)\]\. Number of nodes: (\d+)")
+_NODE = re.compile(r"VerifyEachNodeIsAssignedToAnEp\]\s+(\S+) \((.*)\)\s*$")
+
+
+def parse_placement(lines) -> dict[str, dict]:
+    """onnxruntime's verbose log → {provider: {"count": n, "nodes": ["OpType node_name", ...]}}
+    (Memcpy nodes included; onnxruntime lists no nodes when all are on one provider)."""
+    placement, provider = {}, None
+    for line in lines:
+        if "VerifyEachNodeIsAssignedToAnEp" not in line:
+            continue
+        placed = _PLACED.search(line)
+        if placed:
+            provider = placed.group(2)
+            placement[provider] = {"count": int(placed.group(3)), "nodes": []}
+            continue
+        node = _NODE.search(line)
+        if node and provider:
+            placement[provider]["nodes"].append(f"{node.group(1)} {node.group(2)}")
+    return placement
+
+
 def run_browser(spec, ep: str):
     from playwright.sync_api import sync_playwright
     from onnxpose.web_server import serve_in_thread
@@ -131,12 +156,16 @@ def run_browser(spec, ep: str):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
             page = browser.new_page()
-            page.goto(url)
+            console: list[str] = []
+            if spec.get("placement"):
+                page.on("console", lambda message: console.append(message.text))
+            page.goto(f"{url}?ep={ep}")  # the page loads the onnxruntime-web bundle of ep
             page.wait_for_function("typeof window.onnxposeRunRaw === 'function'", timeout=30000)
-            version = page.evaluate("globalThis.ort && ort.env.versions && ort.env.versions.web")
             result = page.evaluate("spec => window.onnxposeRunRaw(spec)", {
                 "model": "files/model.onnx", "ep": ep, "inputs": inputs,
-                "runs": spec.get("runs", 1), "warmup": spec.get("warmup", 0)})
+                "log": bool(spec.get("placement")), "runs": spec.get("runs", 1),
+                "warmup": spec.get("warmup", 0)})
+            version = page.evaluate("globalThis.ort && ort.env.versions && ort.env.versions.web")
             browser.close()
     finally:
         server.shutdown()
@@ -144,12 +173,16 @@ def run_browser(spec, ep: str):
         raise CellError(result.get("stage", "run"), result["error"])
     outputs = {name: np.asarray(o["data"], dtype=o["dtype"]).reshape(o["shape"])
                for name, o in result["outputs"].items()}
-    return outputs, result["times"], {"version": version, "wasm_threads": result.get("wasmThreads")}
+    info = {"version": version, "wasm_threads": result.get("wasmThreads")}
+    if spec.get("placement"):
+        info["placement"] = parse_placement(console)
+    return outputs, result["times"], info
 
 
 RUNNERS = {"ort-cpu": run_ort_cpu, "openvino-cpu": run_openvino,
            "browser-wasm": lambda s: run_browser(s, "wasm"),
-           "browser-webgpu": lambda s: run_browser(s, "webgpu")}
+           "browser-webgpu": lambda s: run_browser(s, "webgpu"),
+           "browser-webgpu-jsep": lambda s: run_browser(s, "webgpu-jsep")}
 
 
 def main(spec_path: str) -> int:

@@ -26,8 +26,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 ORT_RUN_JS = REPO / "peers" / "ort_run.js"
 NODE_RUNTIMES = ("ort-node", "ort-web-node")
-PY_RUNTIMES = ("ort-cpu", "openvino-cpu", "browser-wasm", "browser-webgpu")
-RUNTIMES = ("ort-cpu", "ort-node", "ort-web-node", "browser-wasm", "browser-webgpu", "openvino-cpu")
+PY_RUNTIMES = ("ort-cpu", "openvino-cpu", "browser-wasm", "browser-webgpu", "browser-webgpu-jsep")
+RUNTIMES = ("ort-cpu", "ort-node", "ort-web-node", "browser-wasm", "browser-webgpu",
+            "browser-webgpu-jsep", "openvino-cpu")
 #: what "matches" means: same pose counts, keypoints within 1e-3 px, scores within 1e-5
 PX_TOL, SCORE_TOL = 1e-3, 1e-5
 
@@ -45,15 +46,18 @@ def write_inputs(feeds: dict[str, np.ndarray], directory: Path) -> list[dict]:
 
 
 def run_cell(runtime: str, model: str | Path, feeds: dict[str, np.ndarray], work_dir: Path,
-             runs: int = 5, warmup: int = 1, timeout: float = 120, threads: int = 0) -> dict:
+             runs: int = 5, warmup: int = 1, timeout: float = 120, threads: int = 0,
+             placement: bool = False) -> dict:
     """Run ``model`` on ``runtime`` in a child process; returns the result dict with
-    ``outputs`` loaded as arrays (``ok`` False with ``stage`` and ``error`` on failure)."""
+    ``outputs`` loaded as arrays (``ok`` False with ``stage`` and ``error`` on failure).
+    ``placement`` (browser runtimes): also ``result["placement"]``, provider → nodes."""
     work_dir = Path(work_dir)
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
     spec = {"runtime": {"ort-node": "node", "ort-web-node": "web-wasm"}.get(runtime, runtime),
             "model": str(Path(model).resolve()), "inputs": write_inputs(feeds, work_dir / "in"),
-            "runs": runs, "warmup": warmup, "threads": threads, "out_dir": str(work_dir / "out")}
+            "runs": runs, "warmup": warmup, "threads": threads, "out_dir": str(work_dir / "out"),
+            "placement": placement}
     spec_path = work_dir / "spec.json"
     spec_path.write_text(json.dumps(spec))
     if runtime in NODE_RUNTIMES:

@@ -113,6 +113,7 @@ class GraphBuilder:
     def div(self, a, b, name): return self.op("Div", [a, b], name)
     def mod(self, a, b, name): return self.op("Mod", [a, b], name)
     def neg(self, x, name): return self.op("Neg", [x], name)
+    def absolute(self, x, name): return self.op("Abs", [x], name)
     def floor(self, x, name): return self.op("Floor", [x], name)
     def sigmoid(self, x, name): return self.op("Sigmoid", [x], name)
     def relu(self, x, name): return self.op("Relu", [x], name)

@@ -2,8 +2,15 @@
 
 Per keypoint: ArgMax over the flattened heatmap grid (first index wins ties,
 like numpy), GatherElements of the logit and of the y and x short offsets at
-that cell, ``row = cell // w``, ``col = cell % w``, then coordinates by the
-chosen convention (see SinglePoseSettings).
+that cell, ``row = cell // w`` and ``col = cell % w`` (read from constant float
+tables indexed by the cell), then coordinates by the chosen convention (see
+SinglePoseSettings).
+
+Every op runs on onnxruntime-web's WebGPU execution providers (checked by
+tests/test_runtimes.py): the int64 cell index is only ever an index (ArgMax,
+GatherElements, Gather), never computed with (WebGPU has no int64 Div, Mod, Cast
+or Concat and places them on the CPU), and the non-finite tests are comparisons
+(no IsNaN, IsInf, Or, which have no WebGPU kernel).
 
 Non-finite heads give defined outputs, never NaN keypoints (the numpy reference
 ``onnxpose.reference.single_pose`` implements the same rules):
@@ -41,18 +48,19 @@ def flatten_grid(b: GraphBuilder, field, channels: int, name: str, cells: int = 
 
 
 def nan_as_minus_inf(b: GraphBuilder, heatmaps_flat):
-    """NaN logits → -inf, so that a NaN cell never wins the ArgMax."""
-    is_nan = b.op("IsNaN", [heatmaps_flat], "heatmaps_is_nan")
-    return b.where(is_nan, b.const(np.float32(-np.inf), "minus_inf"), heatmaps_flat,
+    """NaN logits → -inf, so that a NaN cell never wins the ArgMax (``x == x`` is false
+    only for NaN)."""
+    is_number = b.equal(heatmaps_flat, heatmaps_flat, "heatmaps_is_number")
+    return b.where(is_number, heatmaps_flat, b.const(np.float32(-np.inf), "minus_inf"),
                    "heatmaps_nan_as_minus_inf")
 
 
-def non_finite_as_zero(b: GraphBuilder, offsets):
-    """NaN or ±inf offsets → 0 (the keypoint stays on its cell)."""
-    not_finite = b.op("Or", [b.op("IsNaN", [offsets], "best_offset_is_nan"),
-                             b.op("IsInf", [offsets], "best_offset_is_inf")], "best_offset_not_finite")
-    return b.where(not_finite, b.const(np.float32(0.0), "zero_offset"), offsets,
-                   "best_offset_finite")
+def non_finite_as_zero(b: GraphBuilder, offsets, name: str):
+    """NaN or ±inf offsets → 0 (the keypoint stays on its cell): ``|x| < inf`` is false
+    exactly for NaN and ±inf."""
+    magnitude = b.absolute(offsets, f"{name}_abs")
+    finite = b.less(magnitude, b.const(np.float32(np.inf), f"{name}_inf"), f"{name}_is_finite")
+    return b.where(finite, offsets, b.const(np.float32(0.0), f"{name}_zero"), f"{name}_finite")
 
 
 def gather_at_cells(b: GraphBuilder, heatmaps_flat, offsets_flat):
@@ -63,17 +71,21 @@ def gather_at_cells(b: GraphBuilder, heatmaps_flat, offsets_flat):
     heatmaps_flat = nan_as_minus_inf(b, heatmaps_flat)
     cells = b.argmax(heatmaps_flat, axis=2, name="best_cell")
     logits = b.gather_elements(heatmaps_flat, cells, axis=2, name="best_logit")
-    cells_yx = b.concat([cells, cells], axis=1, name="best_cell_yx")
-    offsets = b.gather_elements(offsets_flat, cells_yx, axis=2, name="best_offset")
-    offsets = non_finite_as_zero(b, offsets)
-    offset_y, offset_x = b.split(offsets, [NUM_KEYPOINTS, NUM_KEYPOINTS], axis=1,
-                                 name="best_offset_yx")
-    return cells, logits, offset_y, offset_x
+    offsets_y_flat, offsets_x_flat = b.split(offsets_flat, [NUM_KEYPOINTS, NUM_KEYPOINTS], axis=1,
+                                             name="short_offsets_yx")
+    offset_y = b.gather_elements(offsets_y_flat, cells, axis=2, name="best_offset_y_raw")
+    offset_x = b.gather_elements(offsets_x_flat, cells, axis=2, name="best_offset_x_raw")
+    return (cells, logits, non_finite_as_zero(b, offset_y, "best_offset_y"),
+            non_finite_as_zero(b, offset_x, "best_offset_x"))
 
 
-def cell_to_row_col(b: GraphBuilder, cells, grid_w: int):
-    rows = b.cast(b.div(cells, np.int64(grid_w), "best_row_int"), np.float32, "best_row")
-    cols = b.cast(b.mod(cells, np.int64(grid_w), "best_col_int"), np.float32, "best_col")
+def cell_to_row_col(b: GraphBuilder, cells, grid: tuple[int, int]):
+    """``cells // w`` and ``cells % w`` as float32 [N,17,1], gathered from constant tables
+    of every cell's row and column (exact, and no int64 arithmetic)."""
+    grid_h, grid_w = grid
+    row_of_cell, col_of_cell = np.divmod(np.arange(grid_h * grid_w), grid_w)
+    rows = b.gather(b.const(row_of_cell.astype(np.float32), "row_of_cell"), cells, 0, "best_row")
+    cols = b.gather(b.const(col_of_cell.astype(np.float32), "col_of_cell"), cells, 0, "best_col")
     return rows, cols
 
 
@@ -90,7 +102,7 @@ def append_single_pose_decoder(graph: gs.Graph, heatmaps: gs.Variable, short_off
     heatmaps_flat = flatten_grid(b, heatmaps, NUM_KEYPOINTS, "heatmaps", grid_h * grid_w)
     offsets_flat = flatten_grid(b, short_offsets, 2 * NUM_KEYPOINTS, "short_offsets", grid_h * grid_w)
     cells, logits, offset_y, offset_x = gather_at_cells(b, heatmaps_flat, offsets_flat)
-    rows, cols = cell_to_row_col(b, cells, grid_w)
+    rows, cols = cell_to_row_col(b, cells, grid)
 
     if settings.coordinates == "stride":
         row_px = b.mul(rows, np.float32(output_stride), "row_px")
