@@ -11,7 +11,7 @@ The heap is one int64 array of packed keys, rank * base + (base - 1 - t) (rank: 
 dense rank of the score, t: the scan slot; ``_keys``), so a push or pop gathers and
 scatters one array:
 
-* push (one ``Loop`` iteration per candidate): the new element at slot t
+* push (one ``Scan`` iteration per candidate): the new element at slot t
   rises past the ancestors that are strictly smaller. Along a root path the
   keys are sorted, and equal scores compare newest lowest, so the new path is
   ``max(path, min(parents, key))``: two gathers, a Min, a Max, one scatter.
@@ -36,7 +36,7 @@ import math
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from onnxpose.decoder.ops import GraphBuilder, LoopBody
+from onnxpose.decoder.ops import GraphBuilder, LoopBody, ScanBody
 
 
 def _levels(capacity: int) -> int:
@@ -198,8 +198,8 @@ def _pushes(gb, keys, capacity_s, heap, batch, levels, root_paths, name):
     The path of t from t up (t, its ancestors, then the sentinel slot: ``lo``) is sorted by
     key, and the new key v rises past the smaller ones, so the path's new keys are
     ``max(lo, min(hi, v))``, hi the path shifted by one (each entry's parent, or the
-    sentinel): one gather of each, one scatter. An image without slot t pushes key 0 (empty)
-    and changes nothing. The tables are pre-arranged by slot, [C, N, .]."""
+    sentinel): one gather of each, one scatter, in a ``Scan`` over the tables pre-arranged by
+    slot, [C, N, .] (5 nodes). An image without slot t pushes key 0 (empty): no change."""
     paths, ancestor = root_paths                                               # [C, L+2]
     j = np.arange(levels + 2, dtype=np.int64)
     on_path = gb.op("Or", [ancestor, j == 0], f"{name}/on_path_or_self")
@@ -214,16 +214,13 @@ def _pushes(gb, keys, capacity_s, heap, batch, levels, root_paths, name):
     by_slot = gb.unsqueeze(gb.transpose(keys, [1, 0], f"{name}/keys_t"), [2],
                            f"{name}/keys_by_slot")                             # [C, N, 1]
 
-    body = LoopBody(gb, name, [("keys", np.int64)])
-    b, t = body.b, body.step
-    keys_in = body.carried[0]
-    row_lo = b.gather(lo, t, 0, "lo")                                          # [N, L+1]
-    lifted = b.minimum(b.gather_elements(keys_in, b.gather(hi, t, 0, "hi"), 1, "parents"),
-                       b.gather(by_slot, t, 0, "key"), "lifted")
+    body = ScanBody(gb, name, [("keys", np.int64)],
+                    [("lo", np.int64), ("hi", np.int64), ("key", np.int64)])
+    b, (keys_in,), (row_lo, row_hi, key) = body.b, body.states, body.slices   # [N, L+1]
+    lifted = b.minimum(b.gather_elements(keys_in, row_hi, 1, "parents"), key, "lifted")
     new = b.maximum(b.gather_elements(keys_in, row_lo, 1, "path"), lifted, "new")
     graph = body.finish([_scatter(b, keys_in, row_lo, new, "keys_out")], [np.int64])
-    (heap,) = gb.loop(graph, capacity_s, gb.scalar(True, np.bool_, f"{name}/always"), [heap],
-                      f"{name}/loop")
+    (heap,) = gb.scan(graph, [heap], [lo, hi, by_slot], f"{name}/scan")
     return gb.slice(heap, [0], [-1], [1], f"{name}/keys")                      # drop sentinel
 
 
