@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from onnxpose.decoder.heap_order import pop_loop, replay_heap
+from onnxpose.decoder.heap_order import per_image, pop_loop, replay_heap
 from onnxpose.decoder.ops import GraphBuilder
 
 NEVER = np.iinfo(np.int64).max
@@ -83,10 +83,11 @@ def _pops(gb, n, capacity_s, heap, pops, levels, base, name):
     sinks along the larger-child path (the left one on ties: j = 2k, j + 1 if less(j, j + 1)),
     below the children strictly greater than it (``less(k, j)``)."""
     slot, left, right = _children(gb, capacity_s, name)
+    left, right = per_image(gb, heap, [left, right], name)
 
     def larger_child(b, ranks):
-        take_right = b.less(b.gather(ranks, left, 1, "left_ranks"),
-                            b.gather(ranks, right, 1, "right_ranks"), "take_right")
+        take_right = b.less(b.gather_elements(ranks, left, 1, "left_ranks"),
+                            b.gather_elements(ranks, right, 1, "right_ranks"), "take_right")
         return b.where(take_right, right, left, "larger_child")
 
     return pop_loop(gb, n, capacity_s, heap, pops, levels, base, slot, larger_child,
