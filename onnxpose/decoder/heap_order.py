@@ -67,7 +67,9 @@ def replay_heap(gb: GraphBuilder, scores, is_candidate, count, pops, size: int, 
 
     Only when some image has two candidates of equal score: a heap pops a maximum of what
     it holds, so without equal scores its pop order is the score order, and an ``If``
-    takes the sorted candidates of one ``TopK`` instead of replaying the heap."""
+    takes the sorted candidates of one ``TopK`` instead of replaying the heap. For the same
+    reason the replay stops popping once no two elements left in any image's heap tie (after
+    its lowest tied pair of candidates): the rest come out best first."""
     zero, one = gb.scalar(0, np.int64), gb.scalar(1, np.int64)
     most = gb.reduce_max(count, [0], f"{name}/most", keepdims=True)
     capacity = gb.maximum(most, np.array([1], np.int64), f"{name}/capacity")         # [1], >= 1
@@ -86,13 +88,24 @@ def replay_heap(gb: GraphBuilder, scores, is_candidate, count, pops, size: int, 
                             gb.less(gb.range_(zero, gb.squeeze(sorted_k, [0], f"{name}/k_"), one,
                                               f"{name}/this_rank"), n, f"{name}/this_within"),
                             f"{name}/candidate_at_minus_inf")
-    tie = gb.concat([gb.logical_and(same, within, f"{name}/tie_"), lowest], 1, f"{name}/tie")
+    pair_tie = gb.logical_and(same, within, f"{name}/tie_")
+    tie = gb.concat([pair_tie, lowest], 1, f"{name}/tie")
     any_tie = gb.greater(gb.reduce_max(gb.cast(tie, np.int64, f"{name}/tie_int"), [0, 1],
                                        f"{name}/ties"), np.int64(0), f"{name}/any_tie")
 
     replay = gb.branch(f"{name}/replay")
+    # the heap pops in score order once no two of its elements tie: after the candidates
+    # down to the lowest tied pair (or all of them when one is at -inf)
+    last_tie = gb.reduce_max(gb.where(pair_tie, gb.add(gb.range_(one, gb.squeeze(
+        sorted_k, [0], f"{name}/sorted_n_"), one, f"{name}/pair_rank"), np.int64(1),
+        f"{name}/pair_end"), np.int64(0), f"{name}/tied_through"), [1], f"{name}/last_tie",
+        keepdims=True)                                                        # [N, 1]
+    any_lowest = gb.reduce_max(gb.cast(lowest, np.int64, f"{name}/lowest_int"), [1],
+                               f"{name}/any_lowest", keepdims=True)
+    needed = gb.maximum(last_tie, gb.mul(any_lowest, n, f"{name}/lowest_needs"),
+                        f"{name}/needed")                                     # [N, 1]
     index = _replay(replay, scores, is_candidate, count, capacity, n, pops, size, name,
-                    root_paths, pop_loop)
+                    root_paths, pop_loop, needed, best)
     index.dtype = np.int64
     replay.graph.outputs = [index]
     plain = gb.branch(f"{name}/plain")
@@ -108,8 +121,10 @@ def replay_heap(gb: GraphBuilder, scores, is_candidate, count, pops, size: int, 
 
 
 def _replay(gb, scores, is_candidate, count, capacity, n, pops, size, name, root_paths,
-            pop_loop):
-    """The popped candidates' flat indices [N, K], by replaying the heap.
+            pop_loop, needed, best):
+    """The popped candidates' flat indices [N, K], by replaying the heap: every push, and
+    the pops up to the most ``needed`` [N, 1] of an image; an image's pops from its
+    ``needed``-th on are its candidates best first (``best``: they no longer tie).
 
     The heap holds one packed int64 key per element (``_keys``), so that each push and pop
     moves one array (one gather, one scatter) instead of a score and an id array."""
@@ -140,13 +155,24 @@ def _replay(gb, scores, is_candidate, count, capacity, n, pops, size, name, root
     heap = gb.concat([heap, sentinel], 1, f"{name}/keys0")
     heap = _pushes(gb, keys, capacity_s, heap, batch, levels,
                    root_paths(gb, capacity_s, levels + 1, f"{name}/push"), f"{name}/push")
-    popped = pop_loop(gb, n, capacity_s, heap, pops, levels, base, f"{name}/pop")   # keys
+    replayed = gb.maximum(gb.minimum(gb.reduce_max(needed, [0], f"{name}/most_needed"), pops,
+                                     f"{name}/replayed_"), np.array([1], np.int64),
+                          f"{name}/replayed")                                 # [1]
+    popped = pop_loop(gb, n, capacity_s, heap, replayed, levels, base, f"{name}/pop")   # keys
     # the popped key's scan slot (an empty heap's key 0 is clamped into range)
     slot_of = gb.sub(np.int64(base - 1), gb.mod(popped, np.int64(base), f"{name}/id_part"),
                      f"{name}/popped_slot_")
     slot_of = gb.minimum(slot_of, gb.sub(capacity, np.int64(1), f"{name}/last_slot"),
                          f"{name}/popped_slot")
-    return gb.gather_elements(position, slot_of, 1, f"{name}/index")
+    index = gb.gather_elements(position, slot_of, 1, f"{name}/replay_index")    # [N, P]
+    pads = gb.concat([np.zeros(3, np.int64), gb.sub(pops, replayed, f"{name}/unreplayed")], 0,
+                     f"{name}/replay_pads")
+    index = gb.pad(index, pads, f"{name}/replay_index_k", value=None)          # [N, K]
+    rank = gb.range_(zero, gb.squeeze(pops, [0], f"{name}/k_s"), one, f"{name}/pop_rank")
+    sorted_first = gb.op("Slice", [best, np.array([0], np.int64), pops, np.array([1], np.int64)],
+                         f"{name}/best_k")
+    return gb.where(gb.less(rank, needed, f"{name}/is_replayed"), index, sorted_first,
+                    f"{name}/index")
 
 
 def _id_base(size: int) -> int:
