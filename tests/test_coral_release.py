@@ -142,9 +142,10 @@ def reference_channels(source: int, target: int, release: str, preset: str) -> t
 
 def graph_channels(model: onnx.ModelProto) -> np.ndarray:
     """(y, x) displacement channel per (root, slot, step) [17, W, D, 2], read from the built
-    decoder's constant lookup table (flat offsets; corner (0, 0) comes first)."""
+    decoder's constant lookup table ([D, 17, W, k] flat offsets; corner (0, 0) comes first)."""
     table = next(onnx.numpy_helper.to_array(init) for init in model.graph.initializer
                  if init.name.endswith("walk/displacement_base__table"))
+    table = table.transpose(1, 2, 0, 3)
     return table[..., :2].astype(int) - 2 * NUM_KEYPOINTS   # the table starts with the short offsets
 
 

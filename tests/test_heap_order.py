@@ -7,7 +7,7 @@ import pytest
 
 from onnxpose.decoder.heap_order import heap_order
 from onnxpose.reference.std_priority_queue import StdPriorityQueue
-from onnxpose.testing.heap_models import heap_popper
+from onnxpose.testing.heap_models import heap_popper, tied_top_distinct_tail
 
 SIZE = 60
 
@@ -55,3 +55,13 @@ def test_distinct_scores_pop_best_first(popper):
     index, taken = popper(scores, mask, SIZE)
     assert taken.all()
     assert index[0].tolist() == np.argsort(-scores[0], kind="stable").tolist()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_pops_like_libstdcxx_with_ties_only_at_the_top(popper, seed):
+    scores, mask = tied_top_distinct_tail(seed, size=SIZE)
+    k = int(np.random.default_rng(seed).integers(1, SIZE + 1))
+    index, taken = popper(scores, mask, k)
+    for image in range(len(scores)):
+        expected = std_pops(scores[image], mask[image], k)
+        assert index[image][taken[image]].tolist() == expected

@@ -7,7 +7,7 @@ import pytest
 
 from onnxpose.decoder.tfjs_heap_order import tfjs_heap_order
 from onnxpose.reference.max_heap import MaxHeap
-from onnxpose.testing.heap_models import heap_popper
+from onnxpose.testing.heap_models import heap_popper, tied_top_distinct_tail
 
 SIZE = 60
 SEEDS = range(48)
@@ -124,3 +124,9 @@ def test_distinct_scores_pop_best_first(popper):
     mask = rng.random((2, SIZE)) < 0.6
     mask[0] = True
     assert_pops_like(popper, scores, mask, SIZE, scan_pops)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_pops_like_tfjs_with_ties_only_at_the_top(popper, seed):
+    scores, mask = tied_top_distinct_tail(seed, size=SIZE)
+    assert_pops_like(popper, scores, mask, int(np.random.default_rng(seed).integers(1, SIZE + 1)))

@@ -7,17 +7,21 @@ This module replays that heap in the graph (``tie_order="heap"``), so that a
 converted Coral decoder model takes exactly Coral's roots. It is the numpy
 ``onnxpose.reference.std_priority_queue`` written as batched tensor steps:
 
-* push (one ``Loop`` iteration per candidate): the new element at slot t
-  rises past the ancestors that are strictly smaller. Along a root path a
-  heap is sorted, so those ancestors are the first c of the path: one
-  comparison of the path with the value, a count, and one scatter of the
-  shifted path.
+The heap is one int64 array of packed keys, rank * base + (base - 1 - t) (rank: the
+dense rank of the score, t: the scan slot; ``_keys``), so a push or pop gathers and
+scatters one array:
+
+* push (one ``Scan`` iteration per candidate): the new element at slot t
+  rises past the ancestors that are strictly smaller. Along a root path the
+  keys are sorted, and equal scores compare newest lowest, so the new path is
+  ``max(path, min(parents, key))``: two gathers, a Min, a Max, one scatter.
 * pop (one ``Loop`` iteration per root taken): libstdc++'s ``__adjust_heap``
   walks the hole from the root to the larger child (the right one on ties)
-  while both children exist, moves it to a lone left child, then pushes the
-  old last element up from there. The walk is a pointer chase through the
-  "larger child" table (by pointer doubling: a few gathers), and the push-up
-  again a count along the walked path.
+  while it has a child in the heap, then pushes the old last element up
+  from there. With the slots past the heap masked (rank 0), the walk is a
+  pointer chase through the "larger child" table (by pointer doubling: a few
+  gathers), and where the old last element settles is a comparison of ranks
+  along the walked path (a prefix).
 
 The cost grows with the number of candidates (each push and pop is a few
 dozen small nodes), so it is the default only for models that had Coral's
@@ -32,7 +36,7 @@ import math
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from onnxpose.decoder.ops import GraphBuilder, LoopBody
+from onnxpose.decoder.ops import GraphBuilder, LoopBody, ScanBody
 
 
 def _levels(capacity: int) -> int:
@@ -63,7 +67,9 @@ def replay_heap(gb: GraphBuilder, scores, is_candidate, count, pops, size: int, 
 
     Only when some image has two candidates of equal score: a heap pops a maximum of what
     it holds, so without equal scores its pop order is the score order, and an ``If``
-    takes the sorted candidates of one ``TopK`` instead of replaying the heap."""
+    takes the sorted candidates of one ``TopK`` instead of replaying the heap. For the same
+    reason the replay stops popping once no two elements left in any image's heap tie (after
+    its lowest tied pair of candidates): the rest come out best first."""
     zero, one = gb.scalar(0, np.int64), gb.scalar(1, np.int64)
     most = gb.reduce_max(count, [0], f"{name}/most", keepdims=True)
     capacity = gb.maximum(most, np.array([1], np.int64), f"{name}/capacity")         # [1], >= 1
@@ -82,13 +88,24 @@ def replay_heap(gb: GraphBuilder, scores, is_candidate, count, pops, size: int, 
                             gb.less(gb.range_(zero, gb.squeeze(sorted_k, [0], f"{name}/k_"), one,
                                               f"{name}/this_rank"), n, f"{name}/this_within"),
                             f"{name}/candidate_at_minus_inf")
-    tie = gb.concat([gb.logical_and(same, within, f"{name}/tie_"), lowest], 1, f"{name}/tie")
+    pair_tie = gb.logical_and(same, within, f"{name}/tie_")
+    tie = gb.concat([pair_tie, lowest], 1, f"{name}/tie")
     any_tie = gb.greater(gb.reduce_max(gb.cast(tie, np.int64, f"{name}/tie_int"), [0, 1],
                                        f"{name}/ties"), np.int64(0), f"{name}/any_tie")
 
     replay = gb.branch(f"{name}/replay")
+    # the heap pops in score order once no two of its elements tie: after the candidates
+    # down to the lowest tied pair (or all of them when one is at -inf)
+    last_tie = gb.reduce_max(gb.where(pair_tie, gb.add(gb.range_(one, gb.squeeze(
+        sorted_k, [0], f"{name}/sorted_n_"), one, f"{name}/pair_rank"), np.int64(1),
+        f"{name}/pair_end"), np.int64(0), f"{name}/tied_through"), [1], f"{name}/last_tie",
+        keepdims=True)                                                        # [N, 1]
+    any_lowest = gb.reduce_max(gb.cast(lowest, np.int64, f"{name}/lowest_int"), [1],
+                               f"{name}/any_lowest", keepdims=True)
+    needed = gb.maximum(last_tie, gb.mul(any_lowest, n, f"{name}/lowest_needs"),
+                        f"{name}/needed")                                     # [N, 1]
     index = _replay(replay, scores, is_candidate, count, capacity, n, pops, size, name,
-                    root_paths, pop_loop)
+                    root_paths, pop_loop, needed, best)
     index.dtype = np.int64
     replay.graph.outputs = [index]
     plain = gb.branch(f"{name}/plain")
@@ -104,9 +121,15 @@ def replay_heap(gb: GraphBuilder, scores, is_candidate, count, pops, size: int, 
 
 
 def _replay(gb, scores, is_candidate, count, capacity, n, pops, size, name, root_paths,
-            pop_loop):
-    """The popped candidates' flat indices [N, K], by replaying the heap."""
+            pop_loop, needed, best):
+    """The popped candidates' flat indices [N, K], by replaying the heap: every push, and
+    the pops up to the most ``needed`` [N, 1] of an image; an image's pops from its
+    ``needed``-th on are its candidates best first (``best``: they no longer tie).
+
+    The heap holds one packed int64 key per element (``_keys``), so that each push and pop
+    moves one array (one gather, one scatter) instead of a score and an id array."""
     levels = _levels(size)
+    base = _id_base(size)
     zero, one = gb.scalar(0, np.int64), gb.scalar(1, np.int64)
     # the candidates of each image in scan order, padded to the largest count C
     capacity_s = gb.squeeze(capacity, [0], f"{name}/capacity_scalar")
@@ -115,22 +138,69 @@ def _replay(gb, scores, is_candidate, count, capacity, n, pops, size, name, root
     _, position = gb.topk(scan_key, capacity, 1, f"{name}/in_scan_order")           # [N, C]
     value = gb.gather_elements(scores, position, 1, f"{name}/scores_")
     slot = gb.range_(zero, capacity_s, one, f"{name}/slots")                          # [C]
-    value = gb.where(gb.less(slot, n, f"{name}/is_pushed"), value, np.float32(-np.inf),
-                     f"{name}/scores")
+    pushed = gb.less(slot, n, f"{name}/is_pushed")
+    keys = _keys(gb, value, pushed, capacity, base, name)
 
-    # heap arrays [N, C + 1]; slot C is a bin for the writes that must not land
-    shape = gb.concat([gb.slice(gb.shape(value, f"{name}/value_shape"), [0], [1], [0],
-                                f"{name}/batch"), gb.add(capacity, np.int64(1), f"{name}/c1")],
-                      0, f"{name}/heap_shape")
-    heap_scores = gb.op("ConstantOfShape", [shape], f"{name}/scores0",
-                        {"value": gs.Constant("minus_inf", np.array([-np.inf], np.float32))})
-    heap_ids = gb.op("ConstantOfShape", [shape], f"{name}/ids0",
-                     {"value": gs.Constant("zero", np.array([0], np.int64))})
-    heap_scores, heap_ids = _pushes(gb, value, capacity_s, heap_scores, heap_ids, levels,
-                                    root_paths(gb, capacity_s, levels, f"{name}/push"),
-                                    f"{name}/push")
-    popped = pop_loop(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, f"{name}/pop")
-    return gb.gather_elements(position, popped, 1, f"{name}/index")
+    # the heap [N, C + 2] (0: empty); slot C is a bin for the writes that must not land,
+    # slot C + 1 a sentinel above every key (the pushes' paths end there)
+    batch = gb.slice(gb.shape(value, f"{name}/value_shape"), [0], [1], [0], f"{name}/batch")
+    shape = gb.concat([batch, gb.add(capacity, np.int64(1), f"{name}/c1")], 0,
+                      f"{name}/heap_shape")
+    heap = gb.op("ConstantOfShape", [shape], f"{name}/keys0_",
+                 {"value": gs.Constant("zero", np.array([0], np.int64))})
+    sentinel = gb.op("ConstantOfShape", [gb.concat([batch, np.array([1], np.int64)], 0,
+                                                   f"{name}/column_shape")],
+                     f"{name}/sentinel", {"value": gs.Constant(
+                         "sentinel", np.array([(size + 3) * base], np.int64))})
+    heap = gb.concat([heap, sentinel], 1, f"{name}/keys0")
+    heap = _pushes(gb, keys, capacity_s, heap, batch, levels,
+                   root_paths(gb, capacity_s, levels + 1, f"{name}/push"), f"{name}/push")
+    replayed = gb.maximum(gb.minimum(gb.reduce_max(needed, [0], f"{name}/most_needed"), pops,
+                                     f"{name}/replayed_"), np.array([1], np.int64),
+                          f"{name}/replayed")                                 # [1]
+    popped = pop_loop(gb, n, capacity_s, heap, replayed, levels, base, f"{name}/pop")   # keys
+    # the popped key's scan slot (an empty heap's key 0 is clamped into range)
+    slot_of = gb.sub(np.int64(base - 1), gb.mod(popped, np.int64(base), f"{name}/id_part"),
+                     f"{name}/popped_slot_")
+    slot_of = gb.minimum(slot_of, gb.sub(capacity, np.int64(1), f"{name}/last_slot"),
+                         f"{name}/popped_slot")
+    index = gb.gather_elements(position, slot_of, 1, f"{name}/replay_index")    # [N, P]
+    pads = gb.concat([np.zeros(3, np.int64), gb.sub(pops, replayed, f"{name}/unreplayed")], 0,
+                     f"{name}/replay_pads")
+    index = gb.pad(index, pads, f"{name}/replay_index_k", value=None)          # [N, K]
+    rank = gb.range_(zero, gb.squeeze(pops, [0], f"{name}/k_s"), one, f"{name}/pop_rank")
+    sorted_first = gb.op("Slice", [best, np.array([0], np.int64), pops, np.array([1], np.int64)],
+                         f"{name}/best_k")
+    return gb.where(gb.less(rank, needed, f"{name}/is_replayed"), index, sorted_first,
+                    f"{name}/index")
+
+
+def _id_base(size: int) -> int:
+    """The id part of a key ranges over [1, base): base a power of two above size + 1."""
+    return 2 ** math.ceil(math.log2(size + 2))
+
+
+def _keys(gb, value, pushed, capacity, base: int, name):
+    """The packed key of each pushed element [N, C] int64 (0 where ``pushed`` is false):
+    rank * base + (base - 1 - t). ``rank`` (>= 2) is the dense rank of the element's score
+    (equal scores, equal ranks), t its scan slot. Keys order elements by score, and equal
+    scores newest (highest t) lowest: exactly a push's comparison (the new element rises
+    past strictly smaller ancestors), so a push compares keys; a pop compares ranks
+    (key // base). No key is a multiple of base."""
+    ordered, order = gb.topk(value, capacity, 1, f"{name}/by_score")                # [N, C]
+    drop = gb.less(gb.slice(ordered, [1], [np.iinfo(np.int64).max], [1], f"{name}/below"),
+                   gb.slice(ordered, [0], [-1], [1], f"{name}/above"), f"{name}/drop")
+    drop = gb.pad(gb.cast(drop, np.int64, f"{name}/drop_int"), [0, 1, 0, 0],
+                  f"{name}/drop_padded", value=None)
+    group = gb.cumsum(drop, 1, f"{name}/group")                                     # 0: best
+    top = gb.mul(gb.add(capacity, np.int64(2), f"{name}/c2"), np.int64(base),
+                 f"{name}/top_rank")
+    sorted_keys = gb.sub(gb.sub(top, gb.mul(group, np.int64(base), f"{name}/group_part"),
+                                f"{name}/rank_part"),
+                         gb.add(order, np.int64(1), f"{name}/t1"), f"{name}/sorted_keys")
+    keys = gb.op("ScatterElements", [gb.mul(order, np.int64(0), f"{name}/zeros"), order,
+                                     sorted_keys], f"{name}/keys_", {"axis": 1})
+    return gb.where(pushed, keys, np.int64(0), f"{name}/keys")
 
 
 def _root_paths(gb, capacity_s, levels, name):
@@ -147,67 +217,46 @@ def _root_paths(gb, capacity_s, levels, name):
     return gb.maximum(paths, np.int64(0), f"{name}/paths"), ancestor
 
 
-def _pushes(gb, value, capacity_s, heap_scores, heap_ids, levels, root_paths, name):
+def _pushes(gb, keys, capacity_s, heap, batch, levels, root_paths, name):
     """Push slot t (t = 0 .. C-1) of every image that has it, along ``root_paths``
-    (``_root_paths``'s result: the path of slot t is row t, sorted along any heap).
+    (``_root_paths``'s result for L + 1 levels: row t is the path of slot t).
 
-    A lean body: the ancestors of t are read from a table whose non-ancestor entries point
-    to a sentinel slot C + 1 holding +inf (never smaller, never written), so the count of
-    smaller ancestors needs no mask; the pushed values are pre-arranged by slot [C, N, 1]."""
-    paths, ancestor = root_paths
-    c1 = gb.add(capacity_s, gb.scalar(1, np.int64), f"{name}/c1s")
-    bin_slot = gb.unsqueeze(capacity_s, [0], f"{name}/bin")
-    # ancestors j = 1 .. L of t (else the sentinel), and one more sentinel: [C, L+1]
-    up_paths = gb.where(ancestor, paths, c1, f"{name}/ancestors_or_sentinel")
-    up_paths = gb.concat([gb.slice(up_paths, [1], [levels + 1], [1], f"{name}/parents"),
-                          gb.slice(gb.mul(up_paths, np.int64(0), f"{name}/zero_paths"),
-                                   [0], [1], [1], f"{name}/zero_col")], 1,
-                         f"{name}/parents_")
-    up_paths = gb.add(up_paths, gb.mul(gb.unsqueeze(c1, [0], f"{name}/c1v"),
-                                       np.array([0] * levels + [1], np.int64),
-                                       f"{name}/last_col"), f"{name}/up_paths")
-    # the sentinel column [N, 1] (+inf score) after the bin slot
-    sentinel = gb.slice(heap_scores, [0], [1], [1], f"{name}/sentinel_")
-    sentinel = gb.where(gb.less(sentinel, np.float32(0), f"{name}/sentinel_c"),
-                        np.float32(np.inf), sentinel, f"{name}/sentinel")
-    heap_scores = gb.concat([heap_scores, sentinel], 1, f"{name}/scores0")
-    heap_ids = gb.concat([heap_ids, gb.slice(heap_ids, [0], [1], [1], f"{name}/ids_col")], 1,
-                         f"{name}/ids0")
-    by_slot = gb.unsqueeze(gb.transpose(value, [1, 0], f"{name}/values_t"), [2],
-                           f"{name}/values_by_slot")                           # [C, N, 1]
-    j = np.arange(levels + 1, dtype=np.int64)
+    The path of t from t up (t, its ancestors, then the sentinel slot: ``lo``) is sorted by
+    key, and the new key v rises past the smaller ones, so the path's new keys are
+    ``max(lo, min(hi, v))``, hi the path shifted by one (each entry's parent, or the
+    sentinel): one gather of each, one scatter, in a ``Scan`` over the tables pre-arranged by
+    slot, [C, N, .] (5 nodes). An image without slot t pushes key 0 (empty): no change."""
+    paths, ancestor = root_paths                                               # [C, L+2]
+    j = np.arange(levels + 2, dtype=np.int64)
+    on_path = gb.op("Or", [ancestor, j == 0], f"{name}/on_path_or_self")
+    sentinel = gb.add(capacity_s, gb.scalar(1, np.int64), f"{name}/sentinel_slot")
+    rows = gb.where(on_path, paths, sentinel, f"{name}/rows")
+    by_image = gb.concat([np.array([1], np.int64), batch, np.array([1], np.int64)], 0,
+                         f"{name}/by_image")
+    rows = gb.op("Expand", [gb.unsqueeze(rows, [1], f"{name}/rows_"), by_image],
+                 f"{name}/rows_by_slot")                                       # [C, N, L+2]
+    lo = gb.slice(rows, [0], [levels + 1], [2], f"{name}/lo_rows")
+    hi = gb.slice(rows, [1], [levels + 2], [2], f"{name}/hi_rows")
+    by_slot = gb.unsqueeze(gb.transpose(keys, [1, 0], f"{name}/keys_t"), [2],
+                           f"{name}/keys_by_slot")                             # [C, N, 1]
 
-    body = LoopBody(gb, name, [("scores", np.float32), ("ids", np.int64)])
-    b, t = body.b, body.step
-    scores_in, ids_in = body.carried
-    path = b.gather(paths, t, 0, "path")                                       # [L+1]
-    up = b.gather(up_paths, t, 0, "up")                                        # [L+1]
-    parent_scores = b.gather(scores_in, up, 1, "parent_scores")                # [N, L+1]
-    v = b.gather(by_slot, t, 0, "value")                                       # [N, 1]
-    rise = b.reduce_sum(b.cast(b.less(parent_scores, v, "smaller"), np.int64, "smaller_int"),
-                        [1], "rise", keepdims=True)
-    # path slots 0 .. rise-1 take their parent's element, slot rise the new one; the rest
-    # are not written (rise counts ancestors only, so every written slot is on the path).
-    # An image without slot t pushes -inf to slot t, past its heap: never read.
-    below = b.less(j, rise, "below")
-    new_scores = b.where(below, parent_scores, v, "new_scores")
-    new_ids = b.where(below, b.gather(ids_in, up, 1, "parent_ids"), t, "new_ids")
-    where = b.where(b.less_or_equal(j, rise, "moved"), path, bin_slot, "where")
-    graph = body.finish([_scatter(b, scores_in, where, new_scores, "scores_out"),
-                         _scatter(b, ids_in, where, new_ids, "ids_out")],
-                        [np.float32, np.int64])
-    scores, ids = gb.loop(graph, capacity_s, gb.scalar(True, np.bool_, f"{name}/always"),
-                          [heap_scores, heap_ids], f"{name}/loop")
-    # drop the sentinel slot
-    return (gb.slice(scores, [0], [-1], [1], f"{name}/scores"),
-            gb.slice(ids, [0], [-1], [1], f"{name}/ids"))
+    body = ScanBody(gb, name, [("keys", np.int64)],
+                    [("lo", np.int64), ("hi", np.int64), ("key", np.int64)])
+    b, (keys_in,), (row_lo, row_hi, key) = body.b, body.states, body.slices   # [N, L+1]
+    lifted = b.minimum(b.gather_elements(keys_in, row_hi, 1, "parents"), key, "lifted")
+    new = b.maximum(b.gather_elements(keys_in, row_lo, 1, "path"), lifted, "new")
+    graph = body.finish([_scatter(b, keys_in, row_lo, new, "keys_out")], [np.int64])
+    (heap,) = gb.scan(graph, [heap], [lo, hi, by_slot], f"{name}/scan")
+    return gb.slice(heap, [0], [-1], [1], f"{name}/keys")                      # drop sentinel
 
 
-def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
-    """The scan slot of each popped root [N, K] (anything once an image's heap is empty)."""
-    m = np.arange(levels + 2, dtype=np.int64)          # walk positions, + a lone left child
-    doublings = max(1, math.ceil(math.log2(levels + 2)))
-    # larger-child table over slots 0 .. C (children clamped to the bin slot C)
+def _pops(gb, n, capacity_s, heap, pops, levels, base, name):
+    """The keys of the popped roots [N, K] (anything once an image's heap is empty).
+
+    libstdc++'s ``__adjust_heap``: the hole walks from the root to the larger child (the
+    right one unless it is strictly smaller) while it has a child in the heap; the old last
+    element then rises from there past strictly smaller parents, i.e. it settles below the
+    walked children not smaller than it."""
     slot = gb.range_(gb.scalar(0, np.int64), gb.add(capacity_s, gb.scalar(1, np.int64),
                                                    f"{name}/c1"),
                      gb.scalar(1, np.int64), f"{name}/slots")
@@ -215,68 +264,67 @@ def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
                       capacity_s, f"{name}/left")
     right = gb.minimum(gb.add(gb.mul(slot, np.int64(2), f"{name}/2i_"), np.int64(2),
                               f"{name}/r_"), capacity_s, f"{name}/right")
-    bin_slot = gb.unsqueeze(capacity_s, [0], f"{name}/bin")
+    left, right = per_image(gb, heap, [left, right], name)
+
+    def larger_child(b, ranks):
+        take_left = b.less(b.gather_elements(ranks, right, 1, "right_ranks"),
+                           b.gather_elements(ranks, left, 1, "left_ranks"), "take_left")
+        return b.where(take_left, left, right, "larger_child")
+
+    return pop_loop(gb, n, capacity_s, heap, pops, levels, base, slot, larger_child,
+                    lambda b, child, value: b.greater_or_equal(child, value, "stays"), name)
+
+
+def per_image(gb, heap, tables, name):
+    """``tables`` [C+1] repeated for every image, [N, C+1] like ``heap``: read with
+    ``GatherElements`` (much cheaper in onnxruntime than ``Gather`` along axis 1, which
+    copies element by element)."""
+    shape = gb.shape(heap, f"{name}/heap_shape")
+    return [gb.op("Expand", [t, shape], f"{name}/{t.name.rsplit('/', 1)[-1]}_per_image")
+            for t in tables]
+
+
+def pop_loop(gb, n, capacity_s, heap, pops, levels, base, slot, larger_child, stays, name):
+    """Pop ``pops`` times from ``heap`` [N, C+1] (keys; slot C the bin): the popped keys
+    [N, K]. Each pop takes the root, masks the slots from the heap's new length on (rank
+    0), follows ``larger_child(b, ranks [N, C+1]) -> [N, C+1]`` from the root (by pointer
+    doubling: a few gathers), and places the old last element x at the path's first
+    position m whose child does not ``stays(b, child ranks [N, M], rank of x)`` (a prefix,
+    since ranks fall along the path): entries before it take their child's key."""
+    positions = levels + 2                     # slots 0 .. C-1 lie on path entries 0 .. L
+    doublings = max(1, math.ceil(math.log2(positions)))
     count_1 = gb.sub(n, np.int64(1), f"{name}/count_1")                             # [N, 1]
     root = gb.mul(n, np.int64(0), f"{name}/root")                                   # [N, 1]
+    first = gb.equal(root, np.int64(0), f"{name}/first")                            # [N, 1]
+    bin_slot = gb.unsqueeze(capacity_s, [0], f"{name}/bin")
 
-    body = LoopBody(gb, name, [("scores", np.float32), ("ids", np.int64)])
+    body = LoopBody(gb, name, [("keys", np.int64)])
     b, p = body.b, body.step
-    scores_in, ids_in = body.carried
-    top = b.gather(ids_in, gb.scalar(0, np.int64), 1, "top")                  # [N]
-    # after the pop `length` elements are left; the last one (slot `length`) is re-placed.
-    # An image whose heap is empty writes only past it: never read again.
+    keys_in = body.carried[0]
+    top = b.gather(keys_in, gb.scalar(0, np.int64), 1, "top")                 # [N]
+    # after the pop `length` elements are left, slots 0 .. length-1; x is the old slot
+    # `length`. An image whose heap is empty writes only past it: never read again.
     length = b.sub(count_1, p, "length")
-    last = b.maximum(length, np.int64(0), "last_slot")
-    value = b.gather_elements(scores_in, last, 1, "value")
-    value_id = b.gather_elements(ids_in, last, 1, "value_id")
-    # the hole's walk follows the larger child, the right one unless it is strictly smaller;
-    # with the last slot at -inf a lone left child is simply the larger one
-    scores = b.where(b.equal(slot, last, "is_last"), np.float32(-np.inf), scores_in, "scores")
-    take_left = b.less(b.gather(scores, right, 1, "right_scores"),
-                       b.gather(scores, left, 1, "left_scores"), "take_left")
-    step = b.where(take_left, left, right, "larger_child")                    # [N, C+1]
+    value = b.gather_elements(keys_in, b.maximum(length, np.int64(0), "last"), 1, "value")
+    ranks = b.where(b.greater_or_equal(slot, length, "is_out"), np.int64(0),
+                    b.div(keys_in, np.int64(base), "ranks_"), "ranks")
+    step = larger_child(b, ranks)                                              # [N, C+1]
     path = root                                                               # [N, 1]
     for k in range(doublings):
         path = b.concat([path, b.gather_elements(step, path, 1, f"walk{k}")], 1, f"path{k}")
         if k + 1 < doublings:
             step = b.gather_elements(step, step, 1, f"jump{k}")
-    path = b.slice(path, [0], [levels + 2], [1], "path")                       # [N, L+2]
-    # libstdc++: walk while both children exist (slot < (length - 1) / 2), then one more step
-    # to a lone left child (2 * hole + 1 == length - 1)
-    length_1 = b.sub(length, np.int64(1), "length_1")
-    walked = b.reduce_sum(b.cast(b.less(path, b.div(length_1, np.int64(2), "limit"), "inside"),
-                                 np.int64, "inside_int"), [1], "walked", keepdims=True)
-    hole = b.gather_elements(path, walked, 1, "hole")
-    # a lone left child: 2 * hole + 1 == length - 1 (< C, so the clamp of `left` is harmless)
-    lone = b.equal(b.gather(left, hole, 0, "left_child"), length_1, "lone")
-    end = b.add(walked, b.cast(lone, np.int64, "lone_int"), "end")
-    path_scores = b.gather_elements(scores, path, 1, "path_scores")
-    path_ids = b.gather_elements(ids_in, path, 1, "path_ids")
-    up = np.minimum(m + 1, levels + 1)
-    child_scores = b.gather(path_scores, up, 1, "child_scores")                # moved up
-    child_ids = b.gather(path_ids, up, 1, "child_ids")
-    # the old last element settles below the moved-up children not smaller than it
-    stays = b.logical_and(b.greater_or_equal(child_scores, value, "not_smaller"),
-                          b.less(m, end, "on_walk"), "stays")
-    settle = b.reduce_sum(b.cast(stays, np.int64, "stays_int"), [1], "settle", keepdims=True)
-    return _pop_loop(gb, body, m, path, (child_scores, child_ids), (value, value_id), settle,
-                     top, bin_slot, pops, (heap_scores, heap_ids), name)
-
-
-def _pop_loop(gb, body, m, path, children, element, settle, top, bin_slot, pops, heap, name):
-    """End a pop body: the path entries m < ``settle`` take their child's element
-    (``children``: scores, ids [N, M]), entry ``settle`` the re-placed ``element`` (score,
-    id [N, 1]); then run it ``pops`` times on ``heap``. The popped ``top`` ids [N, K]."""
-    b = body.b
-    scores_in, ids_in = body.carried
-    below = b.less(m, settle, "below")
-    new_scores = b.where(below, children[0], element[0], "new_scores")
-    new_ids = b.where(below, children[1], element[1], "new_ids")
-    where = b.where(b.less_or_equal(m, settle, "moved"), path, bin_slot, "where")
-    graph = body.finish([_scatter(b, scores_in, where, new_scores, "scores_out"),
-                         _scatter(b, ids_in, where, new_ids, "ids_out"), top],
-                        [np.float32, np.int64, np.int64])
+    child = b.slice(path, [1], [positions], [1], "child")                     # [N, M]
+    child_ranks = b.gather_elements(ranks, child, 1, "child_ranks")
+    moves = stays(b, child_ranks, b.div(value, np.int64(base), "value_rank"))  # a prefix
+    new = b.where(moves, b.gather_elements(keys_in, child, 1, "child_keys"), value, "new")
+    # written: the moved entries and the one after them (x); the rest goes to the bin
+    written = b.concat([first, b.slice(moves, [0], [-1], [1], "moves_")], 1, "written")
+    where = b.where(written, b.slice(path, [0], [positions - 1], [1], "head"), bin_slot,
+                    "where")
+    graph = body.finish([_scatter(b, keys_in, where, new, "keys_out"), top],
+                        [np.int64, np.int64])
     outputs = gb.op("Loop", [gb.squeeze(pops, [0], f"{name}/count"),
-                             gb.scalar(True, np.bool_, f"{name}/always"), *heap],
-                    f"{name}/loop", {"body": graph}, num_outputs=3)
-    return gb.transpose(outputs[2], [1, 0], f"{name}/popped")                   # [N, K]
+                             gb.scalar(True, np.bool_, f"{name}/always"), heap],
+                    f"{name}/loop", {"body": graph}, num_outputs=2)
+    return gb.transpose(outputs[1], [1, 0], f"{name}/popped")                   # [N, K]

@@ -9,34 +9,32 @@ the numpy ``onnxpose.reference.max_heap``. Its quirk is kept: the array is
 0-based, but the parent of k is k // 2 and the children of k are 2k and
 2k + 1, so slot 0 sits above slot 1, which is above 2 and 3, and so on.
 
-The scan-order padding, the heap arrays and the push ``Loop`` are
-``onnxpose.decoder.heap_order``'s (``replay_heap``); this module gives the
-heap's shape and its pop:
+The scan-order padding, the packed-key heap array, the push ``Loop`` and the
+pop ``Loop`` are ``onnxpose.decoder.heap_order``'s (``replay_heap``,
+``pop_loop``); this module gives the heap's shape and its pop rules:
 
 * push = ``enqueue``: the new element at slot t ``swim``s past the ancestors
   that are strictly smaller (``less(k // 2, k)``). Its root path is
   t, t // 2, t // 4, ..., 1, 0 (``_root_paths``); along it a heap is sorted,
-  so it rises past the first c ancestors: one count and one scatter.
+  so it rises past the first c ancestors (``heap_order._pushes``).
 * pop = ``dequeue``: ``exchange(0, last)``, ``last--``, ``sink(0)``. The old
   last element x sinks from the root along the larger-child path (0 -> 1,
   then 2k or 2k + 1, the right one only if the left one is strictly
   smaller), which does not depend on x: a pointer chase through the
   larger-child table (by pointer doubling: a few gathers). x moves below the
   path's children that are strictly greater than it (``less(k, j)``), a
-  prefix of the path since scores fall along it: a count and one scatter.
+  prefix of the path since scores fall along it.
 
-The cost grows with the number of candidates (a push is about 17 nodes, a
-pop about 35), like Coral's replay.
+The cost grows with the number of candidates (a push is 9 nodes, a pop
+about 34), like Coral's replay.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from onnxpose.decoder.heap_order import _pop_loop, replay_heap
-from onnxpose.decoder.ops import GraphBuilder, LoopBody
+from onnxpose.decoder.heap_order import per_image, pop_loop, replay_heap
+from onnxpose.decoder.ops import GraphBuilder
 
 NEVER = np.iinfo(np.int64).max
 
@@ -78,44 +76,19 @@ def _children(gb, capacity_s, name):
     return slot, left, right
 
 
-def _pops(gb, n, capacity_s, heap_scores, heap_ids, pops, levels, name):
-    """The scan slot of each popped root [N, K] (anything once an image's heap is empty)."""
-    # the sink path p_0 = 0, p_1 = 1, ... has a slot of depth i at p_i: slots 0 .. C-1 lie
-    # within p_0 .. p_L, and every path entry from p_(L+1) on is the bin slot C (-inf)
-    doublings = max(1, math.ceil(math.log2(levels + 2)))
-    m = np.arange(2 ** doublings, dtype=np.int64)
-    child_of = np.minimum(m + 1, m[-1])                 # p_(m+1); the last entry is the bin
-    slot, left, right = _children(gb, capacity_s, name)
-    bin_slot = gb.unsqueeze(capacity_s, [0], f"{name}/bin")
-    count_1 = gb.sub(n, np.int64(1), f"{name}/count_1")                             # [N, 1]
-    root = gb.mul(n, np.int64(0), f"{name}/root")                                   # [N, 1]
+def _pops(gb, n, capacity_s, heap, pops, levels, base, name):
+    """The keys of the popped roots [N, K] (anything once an image's heap is empty).
 
-    body = LoopBody(gb, name, [("scores", np.float32), ("ids", np.int64)])
-    b, p = body.b, body.step
-    scores_in, ids_in = body.carried
-    top = b.gather(ids_in, gb.scalar(0, np.int64), 1, "top")                   # [N]
-    # exchange(0, last); last--: the old last element x goes to the root and sinks. Slots
-    # from `last` on are out of the heap (-inf); an image whose heap is empty writes only
-    # past it: never read again.
-    last = b.maximum(b.sub(count_1, p, "length"), np.int64(0), "last")
-    value = b.gather_elements(scores_in, last, 1, "value")                      # x: [N, 1]
-    value_id = b.gather_elements(ids_in, last, 1, "value_id")
-    scores = b.where(b.greater_or_equal(slot, last, "is_out"), np.float32(-np.inf), scores_in,
-                     "scores")
-    # sink: j = 2k, j + 1 if less(j, j + 1); the larger child, the left one on ties
-    take_right = b.less(b.gather(scores, left, 1, "left_scores"),
-                        b.gather(scores, right, 1, "right_scores"), "take_right")
-    step = b.where(take_right, right, left, "larger_child")                    # [N, C+1]
-    path = root
-    for k in range(doublings):
-        path = b.concat([path, b.gather_elements(step, path, 1, f"walk{k}")], 1, f"path{k}")
-        if k + 1 < doublings:
-            step = b.gather_elements(step, step, 1, f"jump{k}")
-    child = b.gather(path, child_of, 1, "child")                               # [N, 2^d]
-    child_scores = b.gather_elements(scores, child, 1, "child_scores")
-    child_ids = b.gather_elements(ids_in, child, 1, "child_ids")
-    # while less(k, j): exchange(k, j): x sinks below the children strictly greater than it
-    sinks = b.greater(child_scores, value, "sinks")
-    settle = b.reduce_sum(b.cast(sinks, np.int64, "sinks_int"), [1], "settle", keepdims=True)
-    return _pop_loop(gb, body, m, path, (child_scores, child_ids), (value, value_id), settle,
-                     top, bin_slot, pops, (heap_scores, heap_ids), name)
+    ``dequeue``: exchange(0, last), last--: the old last element x goes to the root and
+    sinks along the larger-child path (the left one on ties: j = 2k, j + 1 if less(j, j + 1)),
+    below the children strictly greater than it (``less(k, j)``)."""
+    slot, left, right = _children(gb, capacity_s, name)
+    left, right = per_image(gb, heap, [left, right], name)
+
+    def larger_child(b, ranks):
+        take_right = b.less(b.gather_elements(ranks, left, 1, "left_ranks"),
+                            b.gather_elements(ranks, right, 1, "right_ranks"), "take_right")
+        return b.where(take_right, right, left, "larger_child")
+
+    return pop_loop(gb, n, capacity_s, heap, pops, levels, base, slot, larger_child,
+                    lambda b, child, value: b.greater(child, value, "sinks"), name)

@@ -33,3 +33,15 @@ def heap_popper(order, size: int):
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return lambda s, m, k: session.run(None, {"scores": s, "mask": m,
                                               "pops": np.array([k], np.int64)})
+
+
+def tied_top_distinct_tail(seed, n=3, size=60):
+    """Scores whose ties are all among the best (a few levels), the rest distinct and lower,
+    with per-image candidate masks: the replay stops once no two elements left tie."""
+    rng = np.random.default_rng(seed)
+    scores = np.empty((n, size), np.float32)
+    for image in range(n):
+        tied = int(rng.integers(0, size // 2))
+        scores[image] = np.concatenate([100 + rng.integers(0, 4, tied),
+                                        rng.permutation(size - tied)])[rng.permutation(size)]
+    return scores, rng.random((n, size)) < rng.uniform(0.3, 1.0, (n, 1))

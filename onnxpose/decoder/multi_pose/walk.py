@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from onnxpose.decoder.multi_pose.context import Context, batch_shape, upper_bounds
-from onnxpose.decoder.multi_pose.head_tables import SHORT_X, by_root_keypoint
+from onnxpose.decoder.multi_pose.head_tables import SHORT_X
 from onnxpose.decoder.multi_pose.skeleton import walk_tables
 from onnxpose.decoder.ops import GraphBuilder, LoopBody
 
@@ -29,17 +29,17 @@ FollowEdges = Callable
 
 
 def step_tables(gb: GraphBuilder, ctx: Context, keypoint):
-    """The walk's per-step tables for every candidate, step axis kept for the loop:
-    source positions in the slot buffer [N,K,D,W,2], short-offset and displacement
-    lookup offsets [R,D,k] (R = N*K*W rows, k = 2 * corners); the (root, keypoint) ->
-    slot table [17,17]; and the number of steps D."""
+    """The walk's per-step tables for every candidate, step axis first (a step's table is
+    then one contiguous block): source positions in the slot buffer [D,N,K,W,2],
+    short-offset and displacement lookup offsets [D,R,k] (R = N*K*W rows, k = 2 *
+    corners); the (root, keypoint) -> slot table [17,17]; and the number of steps D."""
     width = ctx.grid.width
     tables = walk_tables(width, ctx.edge_channels)
     depth = len(tables["source"])
     # before step d the buffer holds (D - d) * W idle slots, then slots 0 .. d * W
     source = tables["source"] + ((depth - np.arange(depth)) * width)[:, None, None]
-    source = np.repeat(source.transpose(1, 0, 2)[..., None], 2, -1)              # [17,D,W,2]
-    source = gb.gather(gb.const(source, "walk/source_table"), keypoint, 0, "walk/source")
+    source = np.repeat(source[..., None], 2, -1)                                # [D,17,W,2]
+    source = gb.gather(gb.const(source, "walk/source_table"), keypoint, 1, "walk/source")
     k = 2 * len(ctx.corners)
     target = tables["target"]
     short_channels = np.stack([target, target + SHORT_X], -1)
@@ -47,9 +47,10 @@ def step_tables(gb: GraphBuilder, ctx: Context, keypoint):
     bases = []
     for name, table, channels in (("short", ctx.short, short_channels),
                                   ("displacement", ctx.mid, mid_channels)):
-        per_root = table.offsets_at(channels, ctx.corners).transpose(1, 2, 0, 3)  # [17,W,D,k]
-        bases.append(gb.reshape(by_root_keypoint(gb, per_root, keypoint, f"walk/{name}_base_"),
-                                [-1, depth, k], f"walk/{name}_base"))
+        per_step = table.offsets_at(channels, ctx.corners)                     # [D,17,W,k]
+        picked = gb.gather(gb.const(per_step, f"walk/{name}_base__table"), keypoint, 1,
+                           f"walk/{name}_base__nk")                           # [D,N,K,W,k]
+        bases.append(gb.reshape(picked, [depth, -1, k], f"walk/{name}_base"))
     return source, bases[0], bases[1], tables["order"], depth
 
 
@@ -64,7 +65,7 @@ def walk(gb: GraphBuilder, ctx: Context, root_points, keypoint, follow_edges: Fo
     """
     width = ctx.grid.width
     source, short_base, mid_base, order, depth = step_tables(gb, ctx, keypoint)
-    upper = upper_bounds(gb, ctx.grid, gb.gather(short_base, gb.scalar(0, np.int64), 1,
+    upper = upper_bounds(gb, ctx.grid, gb.gather(short_base, gb.scalar(0, np.int64), 0,
                                                  "walk/rows"),
                          2 * len(ctx.corners), "walk/upper")
     moved_shape = batch_shape(gb, ctx.batch, width, 2)
@@ -72,11 +73,11 @@ def walk(gb: GraphBuilder, ctx: Context, root_points, keypoint, follow_edges: Fo
                    [0, 0, depth * width, 0, 0, 0, 0, 0], "walk/slots0")         # [N,K,S,2]
 
     def walk_step(b: GraphBuilder, step, slots_in):
-        start = b.gather_elements(slots_in, b.gather(source, step, 2, "source"), 2,
+        start = b.gather_elements(slots_in, b.gather(source, step, 0, "source"), 2,
                                   "start_")                                     # [N,K,W,2]
         moved = follow_edges(b, ctx, b.reshape(start, [-1, 2], "start"),
-                             b.gather(mid_base, step, 1, "displacement_base"),
-                             b.gather(short_base, step, 1, "short_base"), upper, "")
+                             b.gather(mid_base, step, 0, "displacement_base"),
+                             b.gather(short_base, step, 0, "short_base"), upper, "")
         moved = b.reshape(moved, moved_shape, "moved")
         kept = b.slice(slots_in, [width], [1 + depth * width], [2], "kept")
         return b.concat([kept, moved], 2, "slots_out")
