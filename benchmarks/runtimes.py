@@ -77,6 +77,7 @@ def cell_summary(result: dict, baseline: dict | None, base_ms: float | None) -> 
             row["loads"] = None  # unknown
         return row
     row["median_ms"] = result["median_ms"]
+    row["timed_runs"] = len(result["times_ms"])  # fewer than --runs: the cell's time budget
     row["version"] = result.get("version")
     if result.get("wasm_threads") is not None:
         row["wasm_threads"] = result["wasm_threads"]

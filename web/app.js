@@ -16,7 +16,7 @@
 // Test hooks (used by tests/test_web_page.py and benchmarks/runtimes.py):
 //   window.onnxposeResult   {status: "loading"|"ready"|"running"|"done"|"error", ...}
 //   window.onnxposeRunRaw({model, ep, inputs: [{name, url, dtype, shape}], outputs, runs, warmup,
-//                          log}) runs any model on raw little-endian tensors fetched from urls
+//                          log, budget}) runs any model on raw little-endian tensors fetched from urls
 //     (ep must be served by the loaded bundle: load the page with ?ep=); returns outputs + times;
 //     log: true writes onnxruntime's verbose log, node placement included, to the console.
 
@@ -205,7 +205,8 @@ function fromBytes(dtype, buf) {
   return new types[dtype](buf);
 }
 
-window.onnxposeRunRaw = async function ({ model, ep, inputs, outputs, runs = 1, warmup = 0, log = false }) {
+window.onnxposeRunRaw = async function ({ model, ep, inputs, outputs, runs = 1, warmup = 0, log = false,
+                                          budget = null }) {
   // Generic runner for the runtime matrix: any model, raw inputs, timed runs.
   let s;
   try {
@@ -226,10 +227,17 @@ window.onnxposeRunRaw = async function ({ model, ep, inputs, outputs, runs = 1, 
     }
     let out = null;
     const times = [];
+    // budget (s): warm up for at most a quarter of it, stop timing after it once 3 runs are
+    // timed (runtime_worker.py's _timed rule)
+    const limit = (budget || Infinity) * 1e3;
+    const start = performance.now();
     for (let r = 0; r < warmup + runs; r++) {
       const t0 = performance.now();
       out = await s.run(feeds);
-      if (r >= warmup) times.push(performance.now() - t0);
+      const now = performance.now();
+      if (r >= warmup) times.push(now - t0);
+      else if (now - start > limit / 4) warmup = r + 1;
+      if (times.length >= 3 && now - start > limit) break;
     }
     const result = {};
     for (const name of outputs || Object.keys(out)) {

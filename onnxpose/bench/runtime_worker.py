@@ -68,12 +68,24 @@ def _feeds(spec) -> dict[str, np.ndarray]:
 
 
 def _timed(run, spec) -> tuple[list, list[float]]:
+    """``spec["warmup"]`` untimed runs, then up to ``spec["runs"]`` timed ones; with
+    ``spec["budget_s"]`` a slow runtime stops warming up after a quarter of the budget and
+    stops timing after the budget, once it has 3 timed runs (the same rule as
+    peers/ort_run.js and web/app.js)."""
     times, out = [], None
-    for r in range(spec.get("warmup", 0) + spec.get("runs", 1)):
+    warmup, budget = spec.get("warmup", 0), spec.get("budget_s") or float("inf")
+    start, r = time.perf_counter(), 0
+    while r < warmup + spec.get("runs", 1):
         t0 = time.perf_counter()
         out = run()
-        if r >= spec.get("warmup", 0):
-            times.append((time.perf_counter() - t0) * 1e3)
+        now = time.perf_counter()
+        if r >= warmup:
+            times.append((now - t0) * 1e3)
+        elif now - start > budget / 4:
+            warmup = r + 1
+        if len(times) >= 3 and now - start > budget:
+            break
+        r += 1
     return out, times
 
 
@@ -164,7 +176,7 @@ def run_browser(spec, ep: str):
             result = page.evaluate("spec => window.onnxposeRunRaw(spec)", {
                 "model": "files/model.onnx", "ep": ep, "inputs": inputs,
                 "log": bool(spec.get("placement")), "runs": spec.get("runs", 1),
-                "warmup": spec.get("warmup", 0)})
+                "warmup": spec.get("warmup", 0), "budget": spec.get("budget_s")})
             version = page.evaluate("globalThis.ort && ort.env.versions && ort.env.versions.web")
             browser.close()
     finally:

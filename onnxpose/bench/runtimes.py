@@ -50,14 +50,16 @@ def run_cell(runtime: str, model: str | Path, feeds: dict[str, np.ndarray], work
              placement: bool = False) -> dict:
     """Run ``model`` on ``runtime`` in a child process; returns the result dict with
     ``outputs`` loaded as arrays (``ok`` False with ``stage`` and ``error`` on failure).
-    ``placement`` (browser runtimes): also ``result["placement"]``, provider → nodes."""
+    ``placement`` (browser runtimes): also ``result["placement"]``, provider → nodes.
+    Timing stops early for a slow runtime: after half the ``timeout`` (``budget_s``), once 3
+    runs are timed (``times_ms`` holds the runs actually timed)."""
     work_dir = Path(work_dir)
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
     spec = {"runtime": {"ort-node": "node", "ort-web-node": "web-wasm"}.get(runtime, runtime),
             "model": str(Path(model).resolve()), "inputs": write_inputs(feeds, work_dir / "in"),
             "runs": runs, "warmup": warmup, "threads": threads, "out_dir": str(work_dir / "out"),
-            "placement": placement}
+            "placement": placement, "budget_s": timeout / 2}
     spec_path = work_dir / "spec.json"
     spec_path.write_text(json.dumps(spec))
     if runtime in NODE_RUNTIMES:
