@@ -78,6 +78,7 @@ def cell_summary(result: dict, baseline: dict | None, base_ms: float | None) -> 
         return row
     row["median_ms"] = result["median_ms"]
     row["timed_runs"] = len(result["times_ms"])  # fewer than --runs: the cell's time budget
+    row["short_of_runs"] = row["timed_runs"] < result.get("runs_asked", row["timed_runs"])
     row["version"] = result.get("version")
     if result.get("wasm_threads") is not None:
         row["wasm_threads"] = result["wasm_threads"]
@@ -135,7 +136,8 @@ def _short(cell: dict) -> str:
         return f"FAILS ({cell.get('stage')}): {cell.get('error')}"
     match = "exact" if cell.get("matches") else f"differs: {cell.get('why')}"
     ratio = f", {cell['vs_ort_cpu']:.2f}x ort-cpu" if "vs_ort_cpu" in cell else ""
-    return f"{match}, {cell['median_ms']:.2f} ms{ratio}"
+    runs = f" ({cell['timed_runs']} runs: time budget)" if cell.get("short_of_runs") else ""
+    return f"{match}, {cell['median_ms']:.2f} ms{runs}{ratio}"
 
 
 def markdown(report: dict) -> str:

@@ -86,6 +86,7 @@ def run_cell(runtime: str, model: str | Path, feeds: dict[str, np.ndarray], work
         return {"runtime": runtime, "ok": False, "stage": "crash", "error": line[:400]}
     result = json.loads(result_path.read_text())
     result["runtime"] = runtime
+    result["runs_asked"] = runs
     if result.get("ok"):
         result["outputs"] = {name: np.fromfile(o["file"], dtype=o["dtype"]).reshape(o["shape"])
                              for name, o in result["outputs"].items()}
