@@ -214,6 +214,11 @@ class GraphBuilder:
         return gs.Constant(self.name(name), np.array(value, dtype=dtype).reshape(()))
 
     def matmul(self, a, b, name): return self.op("MatMul", [a, b], name)
+
+    def matmul_integer(self, a, b, name):
+        """uint8/int8 a @ b with int32 sums (``MatMulInteger``, no zero points)."""
+        return self.op("MatMulInteger", [a, b], name, dtype=np.int32)
+
     def gemm(self, a, b, c, name): return self.op("Gemm", [a, b, c], name)  # a @ b + c (2-D)
     def less_or_equal(self, a, b, name): return self.op("LessOrEqual", [a, b], name)
 

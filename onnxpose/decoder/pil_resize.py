@@ -1,13 +1,16 @@
 """PIL's ``Image.resize(size, BILINEAR)`` as standard ONNX ops, for any input size.
 
 The graph form of ``onnxpose.reference.pil_resize`` (same function names): the per-axis
-filter taps and fixed-point weights are computed in the graph (float64) from the input's
-runtime height and width, then each separable pass is a ``Gather`` of the K taps, an int32
-multiply-add (``ReduceSum``) and Pillow's rounding. Pillow 13 runs the horizontal pass first
-except when the height shrinks and the width grows (found empirically: then its result is
-the vertical-first one), so the graph picks the order with an ``If``. No ``Resize`` op:
-ONNX ``Resize`` with ``antialias=1`` (opset 18+) uses another window and rounding and is up
-to 13 levels off PIL on real photos.
+filter taps and fixed-point weights are computed in the graph (float64, Pillow's arithmetic)
+from the input's runtime height and width. Each separable pass works on rows, the axis being
+resized leading (uint8 [in, R]): a ``Gather`` of whole rows (the K taps of every output row,
+[out, K, R]), one ``MatMulInteger`` of the weights' 3 bytes [out, 3, K] with them ([out, 3, R]
+int32, exact), the bytes recombined and Pillow's rounding. The layout changes between passes
+are 2-D uint8 ``Transpose``s of reshaped views (cheap, unlike gathering 3-byte pixels along an
+inner axis). Pillow 13 runs the horizontal pass first except when the height shrinks by more
+than twice as many pixels as the width (``vertical_first``), so the graph picks the order with
+an ``If``. No ``Resize`` op: ONNX ``Resize`` with ``antialias=1`` (opset 18+) uses another
+window and rounding and is up to 13 levels off PIL on real photos.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import onnx_graphsurgeon as gs
 from onnxpose.decoder.ops import GraphBuilder
 
 PRECISION_BITS = 22  # Pillow: 32 - 8 - 2
+BYTE_SHIFTS = (16, 8, 0)  # the weight bytes, most significant first (the top one <= 64)
 
 
 def triangle(b: GraphBuilder, t, name: str):
@@ -64,8 +68,9 @@ def resize_coefficients(b: GraphBuilder, in_size, out_size, name: str):
                               b.scalar(1, np.int64, f"{name}_r1"), f"{name}_offsets_int"),
                      f64, f"{name}_offsets")                                             # [K]
     taps = b.add(xmin, offsets, f"{name}_taps_float")                                    # [out,K]
-    t = b.div(b.add(b.sub(taps, center, f"{name}_dist"), half, f"{name}_dist_half"),
-              filterscale, f"{name}_t")
+    inverse = b.div(b.scalar(1.0, f64, f"{name}_inv_one"), filterscale, f"{name}_inverse")
+    t = b.mul(b.add(b.sub(taps, center, f"{name}_dist"), half, f"{name}_dist_half"),
+              inverse, f"{name}_t")                     # Pillow multiplies by 1 / filterscale
     weights = b.where(b.less(offsets, count, f"{name}_in_window"), triangle(b, t, f"{name}_tri"),
                       b.scalar(0.0, f64, f"{name}_w0"), f"{name}_weights_window")
     total = b.reduce_sum(weights, [1], f"{name}_total", keepdims=True)
@@ -79,23 +84,50 @@ def resize_coefficients(b: GraphBuilder, in_size, out_size, name: str):
     return taps, b.cast(fixed, np.int32, f"{name}_weights")
 
 
+def weight_bytes(b: GraphBuilder, weights, name: str):
+    """uint8 [out, 3, K]: the bytes of the fixed-point weights int32 [out, K] (``BYTE_SHIFTS``)."""
+    scales = np.array([1 << s for s in BYTE_SHIFTS], np.int32).reshape(1, -1, 1)
+    shifted = b.div(b.unsqueeze(weights, [1], f"{name}_weights_b"), scales, f"{name}_shifted")
+    return b.cast(b.mod(shifted, b.scalar(256, np.int32, f"{name}_256"), f"{name}_byte"), np.uint8, f"{name}_bytes")
+
+
 def round_to_uint8(b: GraphBuilder, sums, name: str):
-    """Pillow's rounding of the fixed-point sums: (s + 2^21) >> 22, clipped to 0..255."""
+    """Pillow's rounding of the fixed-point sums: (s + 2^21) >> 22. No clipping needed: the
+    bilinear weights are >= 0 and sum to at most 2^22 + K/2, so the result is 0..255."""
     i32 = np.int32
     shifted = b.div(b.add(sums, b.scalar(1 << (PRECISION_BITS - 1), i32, f"{name}_half"),
                           f"{name}_half_up"),
                     b.scalar(1 << PRECISION_BITS, i32, f"{name}_one"), f"{name}_shifted")
-    clipped = b.maximum(b.minimum(shifted, b.scalar(255, i32, f"{name}_255"), f"{name}_max255"),
-                        b.scalar(0, i32, f"{name}_0"), f"{name}_clipped")
-    return b.cast(clipped, np.uint8, name)
+    return b.cast(shifted, np.uint8, name)
 
 
-def resize_pass(b: GraphBuilder, pixels, taps, weights, axis: int, name: str):
-    """One pass along ``axis`` (1: rows, 2: columns) of uint8 [N,H,W,3]."""
-    gathered = b.cast(b.gather(pixels, taps, axis, f"{name}_taps"), np.int32, f"{name}_int")
-    shape = [0, 0, 1] if axis == 2 else [0, 0, 1, 1]  # weights [out,K] -> broadcast at axis
-    weighted = b.mul(gathered, b.reshape(weights, shape, f"{name}_weights_b"), f"{name}_weighted")
-    return round_to_uint8(b, b.reduce_sum(weighted, [axis + 1], f"{name}_sums"), name)
+def resize_pass(b: GraphBuilder, rows, taps, weight_planes, name: str):
+    """uint8 [in, R] -> [out, R]: output row i = sum_k weights[i, k] * rows[taps[i, k]];
+    ``weight_planes`` the weights' ``weight_bytes``."""
+    gathered = b.gather(rows, taps, 0, f"{name}_taps")                                 # [out,K,R]
+    byte_sums = b.matmul_integer(weight_planes, gathered, f"{name}_byte_sums")         # [out,3,R]
+    scales = np.array([1 << s for s in BYTE_SHIFTS], np.int32).reshape(1, 1, -1)
+    sums = b.matmul(scales, byte_sums, f"{name}_sums_3d")                             # [out,1,R]
+    return round_to_uint8(b, b.squeeze(sums, [1], f"{name}_sums"), name)
+
+
+def dims(b: GraphBuilder, values, name: str):
+    """int64 [len(values)]: a shape from ints and int64 [1] tensors."""
+    return b.concat([v if isinstance(v, gs.Tensor) else np.array([v], np.int64) for v in values],
+                    0, name)
+
+
+def as_dim(b: GraphBuilder, value, name: str):
+    """int64 [1]: a size given as an int or an int64 [1] tensor."""
+    return value if isinstance(value, gs.Tensor) else b.const(np.array([value], np.int64), name)
+
+
+def swap(b: GraphBuilder, x, columns, rows, name: str):
+    """``x`` viewed as [-1, columns], transposed and viewed as [rows, -1] (uint8 2-D
+    ``Transpose``: what moves the axis of the next pass to the front)."""
+    flat = b.reshape(x, dims(b, [-1, columns], f"{name}_flat_shape"), f"{name}_flat")
+    return b.reshape(b.transpose(flat, (1, 0), f"{name}_transposed"),
+                     dims(b, [rows, -1], f"{name}_rows_shape"), f"{name}_rows")
 
 
 def image_size(b: GraphBuilder, images, name: str = "image"):
@@ -105,35 +137,58 @@ def image_size(b: GraphBuilder, images, name: str = "image"):
             b.slice(shape, [2], [3], [0], f"{name}_width"))
 
 
+def horizontal_first(b: GraphBuilder, images, sizes, passes, name: str):
+    """[N,H,W,3] -> rows [W, 3*N*H] -> [w, 3*N*H] -> rows [H, w*3*N] -> [h, w*3*N] -> [N,h,w,3]."""
+    batch, in_h, in_w, out_h, out_w, width3 = sizes
+    rows = resize_pass(b, swap(b, images, width3, in_w, f"{name}_x_rows"), *passes["x"],
+                       f"{name}_x")
+    rows = resize_pass(b, swap(b, rows, in_h, in_h, f"{name}_y_rows"), *passes["y"], f"{name}_y")
+    out = swap(b, rows, batch, batch, f"{name}_batch_rows")                  # [N, h*w*3]
+    return b.reshape(out, dims(b, [0, out_h, out_w, 3], f"{name}_out_shape"), f"{name}_out")
+
+
+def vertical_first(b: GraphBuilder, images, sizes, passes, name: str):
+    """[N,H,W,3] -> rows [H, N*W*3] -> [h, N*W*3] -> rows [W, 3*h*N] -> [w, 3*h*N] -> [N,h,w,3]."""
+    batch, in_h, in_w, out_h, out_w, width3 = sizes
+    lead = b.transpose(b.reshape(images, np.array([0, 0, -1], np.int64), f"{name}_images_3d"),
+                       (1, 0, 2), f"{name}_height_first")                              # [H,N,W*3]
+    rows = b.reshape(lead, dims(b, [in_h, -1], f"{name}_y_rows_shape"), f"{name}_y_rows")
+    rows = resize_pass(b, rows, *passes["y"], f"{name}_y")
+    rows = resize_pass(b, swap(b, rows, width3, in_w, f"{name}_x_rows"), *passes["x"],
+                       f"{name}_x")
+    height = as_dim(b, out_h, f"{name}_out_h")
+    out = swap(b, rows, b.mul(height, batch, f"{name}_out_hn"), height, f"{name}_out_rows")
+    out = b.reshape(out, dims(b, [out_h, -1, out_w, 3], f"{name}_out_hnwc_shape"),
+                    f"{name}_out_hnwc")
+    return b.transpose(out, (1, 0, 2, 3), f"{name}_out")
+
+
 def pil_resize(b: GraphBuilder, images, size_hw, name: str = "resize"):
     """uint8 [N,H,W,3] (H, W at runtime) -> uint8 [N,h,w,3] as PIL's resize((w, h), BILINEAR);
     h and w ints or int64 [1] tensors."""
     out_h, out_w = size_hw
     in_h, in_w = image_size(b, images, f"{name}_input")
-    taps_x, weights_x = resize_coefficients(b, in_w, out_w, f"{name}_x")
-    taps_y, weights_y = resize_coefficients(b, in_h, out_h, f"{name}_y")
-
-    def passes(g: GraphBuilder, order):
-        pixels = images
-        for axis in order:
-            taps, weights = (taps_x, weights_x) if axis == 2 else (taps_y, weights_y)
-            pixels = resize_pass(g, pixels, taps, weights, axis, f"{name}_axis{axis}")
-        return pixels
+    batch = b.slice(b.shape(images, f"{name}_batch_shape"), [0], [1], [0], f"{name}_batch")
+    sizes = (batch, in_h, in_w, out_h, out_w, b.mul(in_w, np.int64(3), f"{name}_width3"))
+    passes = {}
+    for axis, in_size, out_size in (("x", in_w, out_w), ("y", in_h, out_h)):
+        taps, weights = resize_coefficients(b, in_size, out_size, f"{name}_{axis}")
+        passes[axis] = (taps, weight_bytes(b, weights, f"{name}_{axis}"))
 
     def branch(label, order):
         g = b.branch(f"{name}_{label}")
-        out = passes(g, order)
+        out = order(g, images, sizes, passes, label)
         out.dtype = np.uint8
         g.graph.outputs = [out]
         return g.graph
 
-    as_int = lambda v, n: v if not isinstance(v, (int, np.integer)) else b.const(  # noqa: E731
-        np.array([v], np.int64), n)
-    vertical_first = b.logical_and(b.greater(in_h, as_int(out_h, f"{name}_out_h"), f"{name}_v_shrinks"),
-                                   b.less(in_w, as_int(out_w, f"{name}_out_w"), f"{name}_h_grows"),
-                                   f"{name}_vertical_first_vec")
-    cond = b.squeeze(vertical_first, [0], f"{name}_vertical_first")
-    out = b.op("If", [cond], f"{name}_passes",
-               {"then_branch": branch("vertical_first", (1, 2)),
-                "else_branch": branch("horizontal_first", (2, 1))}, dtype=np.uint8)
-    return out
+    height_drop = b.sub(in_h, as_dim(b, out_h, f"{name}_out_h"), f"{name}_height_drop")
+    width_drop = b.sub(in_w, as_dim(b, out_w, f"{name}_out_w"), f"{name}_width_drop")
+    vertical = b.logical_and(
+        b.greater(height_drop, np.int64(0), f"{name}_height_shrinks"),
+        b.greater(height_drop, b.mul(width_drop, np.int64(2), f"{name}_twice_width_drop"),
+                  f"{name}_height_drops_more"), f"{name}_vertical_first_vec")
+    cond = b.squeeze(vertical, [0], f"{name}_vertical_first")
+    return b.op("If", [cond], f"{name}_passes",
+                {"then_branch": branch("vertical_first", vertical_first),
+                 "else_branch": branch("horizontal_first", horizontal_first)}, dtype=np.uint8)
