@@ -45,7 +45,8 @@ def pixel_centers(b: GraphBuilder, out_size, name: str):
 def resize_coefficients(b: GraphBuilder, in_size, out_size, name: str):
     """(taps int64 [out, K], weights int32 [out, K]) for an axis of runtime length ``in_size``
     (int64 [1]) resized to ``out_size`` (int, or int64 [1] at runtime), as Pillow's
-    ``precompute_coeffs``."""
+    ``precompute_coeffs``; K the longest window (Pillow's 2 * ceil(support) + 1 taps less the
+    ones with weight 0 in every window)."""
     f64 = np.float64
     size = b.cast(in_size, f64, f"{name}_in_size")
     out = (b.scalar(out_size, f64, f"{name}_out_size") if isinstance(out_size, (int, np.integer))
@@ -53,9 +54,6 @@ def resize_coefficients(b: GraphBuilder, in_size, out_size, name: str):
     scale = b.div(size, out, f"{name}_scale")
     filterscale = b.maximum(scale, b.scalar(1.0, f64, f"{name}_unit"), f"{name}_filterscale")
     support = filterscale
-    ksize = b.add(b.mul(b.cast(b.op("Ceil", [support], f"{name}_ceil_support"), np.int64,
-                               f"{name}_ceil_support_int"), np.int64(2), f"{name}_2k"),
-                  np.int64(1), f"{name}_ksize")
     half = b.scalar(0.5, f64, f"{name}_half")
     center = b.mul(pixel_centers(b, out_size, name), scale, f"{name}_center")             # [out,1]
     xmin = b.maximum(b.floor(b.add(b.sub(center, support, f"{name}_lo"), half, f"{name}_lo_half"),
@@ -63,10 +61,10 @@ def resize_coefficients(b: GraphBuilder, in_size, out_size, name: str):
     xmax = b.minimum(b.floor(b.add(b.add(center, support, f"{name}_hi"), half, f"{name}_hi_half"),
                              f"{name}_hi_floor"), size, f"{name}_xmax")
     count = b.sub(xmax, xmin, f"{name}_count")
-    offsets = b.cast(b.range_(b.scalar(0, np.int64, f"{name}_r0"),
-                              b.squeeze(ksize, [0], f"{name}_ksize_scalar"),
+    ksize = b.cast(b.reduce_max(count, [0, 1], f"{name}_longest"), np.int64, f"{name}_ksize")
+    offsets = b.cast(b.range_(b.scalar(0, np.int64, f"{name}_r0"), ksize,
                               b.scalar(1, np.int64, f"{name}_r1"), f"{name}_offsets_int"),
-                     f64, f"{name}_offsets")                                             # [K]
+                     f64, f"{name}_offsets")                                # [K], K = longest
     taps = b.add(xmin, offsets, f"{name}_taps_float")                                    # [out,K]
     inverse = b.div(b.scalar(1.0, f64, f"{name}_inv_one"), filterscale, f"{name}_inverse")
     t = b.mul(b.add(b.sub(taps, center, f"{name}_dist"), half, f"{name}_dist_half"),

@@ -34,15 +34,16 @@ def triangle(t):
 
 def resize_coefficients(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
     """(taps int64 [out, K], weights int64 [out, K], fixed point with PRECISION_BITS) of one
-    axis; K = 2 * ceil(support) + 1, unused taps point at the last pixel with weight 0."""
+    axis; K = the longest window (Pillow allocates 2 * ceil(support) + 1 taps, the ones past
+    every window have weight 0), shorter windows' unused taps point at the last pixel with
+    weight 0."""
     scale = in_size / out_size
     filterscale = max(scale, 1.0)
     support = filterscale
-    ksize = int(np.ceil(support)) * 2 + 1
     center = (np.arange(out_size, dtype=np.float64) + 0.5) * scale
     xmin = np.maximum(np.floor(center - support + 0.5), 0.0)
     count = np.minimum(np.floor(center + support + 0.5), in_size) - xmin
-    offsets = np.arange(ksize, dtype=np.float64)
+    offsets = np.arange(int(count.max()), dtype=np.float64)
     taps = xmin[:, None] + offsets[None, :]
     weights = triangle((taps - center[:, None] + 0.5) * (1.0 / filterscale))
     weights = np.where(offsets[None, :] < count[:, None], weights, 0.0)
