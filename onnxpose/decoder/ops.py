@@ -136,9 +136,13 @@ class GraphBuilder:
     def transpose(self, x, perm, name):
         return self.op("Transpose", [x], name, {"perm": list(perm)})
 
-    def reshape(self, x, shape, name):
+    def reshape(self, x, shape, name, allowzero=False):
+        """``allowzero``: a 0 in ``shape`` is a size 0, not "copy the input's" (opset 14+)."""
+        if allowzero and self.opset < 14:
+            raise ValueError("Reshape's allowzero needs opset 14")
         return self.op("Reshape", [x, np.asarray(shape, dtype=np.int64)
-                                   if not isinstance(shape, gs.Tensor) else shape], name)
+                                   if not isinstance(shape, gs.Tensor) else shape], name,
+                       {"allowzero": 1} if allowzero else None)
 
     def concat(self, xs, axis, name):
         return self.op("Concat", list(xs), name, {"axis": axis})
@@ -150,8 +154,9 @@ class GraphBuilder:
                           {"axis": axis}, num_outputs=len(sizes))
 
     def slice(self, x, starts, ends, axes, name, steps=None):
-        inputs = [x, np.asarray(starts, np.int64), np.asarray(ends, np.int64),
-                  np.asarray(axes, np.int64)]
+        """``starts``, ``ends``: constants or int64 tensors (runtime bounds, clamped)."""
+        bound = lambda v: v if isinstance(v, gs.Tensor) else np.asarray(v, np.int64)  # noqa: E731
+        inputs = [x, bound(starts), bound(ends), np.asarray(axes, np.int64)]
         if steps is not None:
             inputs.append(np.asarray(steps, np.int64))
         return self.op("Slice", inputs, name)

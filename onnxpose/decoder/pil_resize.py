@@ -22,6 +22,8 @@ from onnxpose.decoder.ops import GraphBuilder
 
 PRECISION_BITS = 22  # Pillow: 32 - 8 - 2
 BYTE_SHIFTS = (16, 8, 0)  # the weight bytes, most significant first (the top one <= 64)
+PASS_BLOCKS = 8  # at most this many blocks of output rows per pass (resize_pass) ...
+BLOCK_BYTES = 1 << 21  # ... each gathering at least this many bytes of input rows
 
 
 def triangle(b: GraphBuilder, t, name: str):
@@ -61,7 +63,9 @@ def resize_coefficients(b: GraphBuilder, in_size, out_size, name: str):
     xmax = b.minimum(b.floor(b.add(b.add(center, support, f"{name}_hi"), half, f"{name}_hi_half"),
                              f"{name}_hi_floor"), size, f"{name}_xmax")
     count = b.sub(xmax, xmin, f"{name}_count")
-    ksize = b.cast(b.reduce_max(count, [0, 1], f"{name}_longest"), np.int64, f"{name}_ksize")
+    ksize = b.maximum(b.cast(b.reduce_max(count, [0, 1], f"{name}_longest"), np.int64,
+                             f"{name}_longest_int"), np.int64(1),
+                      f"{name}_ksize")   # >= 1: no pixels (size 0) fail in the Gather
     offsets = b.cast(b.range_(b.scalar(0, np.int64, f"{name}_r0"), ksize,
                               b.scalar(1, np.int64, f"{name}_r1"), f"{name}_offsets_int"),
                      f64, f"{name}_offsets")                                # [K], K = longest
@@ -86,7 +90,8 @@ def weight_bytes(b: GraphBuilder, weights, name: str):
     """uint8 [out, 3, K]: the bytes of the fixed-point weights int32 [out, K] (``BYTE_SHIFTS``)."""
     scales = np.array([1 << s for s in BYTE_SHIFTS], np.int32).reshape(1, -1, 1)
     shifted = b.div(b.unsqueeze(weights, [1], f"{name}_weights_b"), scales, f"{name}_shifted")
-    return b.cast(b.mod(shifted, b.scalar(256, np.int32, f"{name}_256"), f"{name}_byte"), np.uint8, f"{name}_bytes")
+    byte = b.mod(shifted, b.scalar(256, np.int32, f"{name}_256"), f"{name}_byte")
+    return b.cast(byte, np.uint8, f"{name}_bytes")
 
 
 def round_to_uint8(b: GraphBuilder, sums, name: str):
@@ -99,14 +104,46 @@ def round_to_uint8(b: GraphBuilder, sums, name: str):
     return b.cast(shifted, np.uint8, name)
 
 
-def resize_pass(b: GraphBuilder, rows, taps, weight_planes, name: str):
-    """uint8 [in, R] -> [out, R]: output row i = sum_k weights[i, k] * rows[taps[i, k]];
-    ``weight_planes`` the weights' ``weight_bytes``."""
+def resize_rows(b: GraphBuilder, rows, taps, weight_planes, name: str):
+    """One block of output rows of ``resize_pass``: the taps' rows [out, K, R], their
+    ``MatMulInteger`` with the weight bytes [out, 3, K] ([out, 3, R] int32), the bytes'
+    sums recombined (an int32 ``MatMul`` with 2^16, 2^8, 1) and rounded."""
     gathered = b.gather(rows, taps, 0, f"{name}_taps")                                 # [out,K,R]
     byte_sums = b.matmul_integer(weight_planes, gathered, f"{name}_byte_sums")         # [out,3,R]
-    scales = np.array([1 << s for s in BYTE_SHIFTS], np.int32).reshape(1, 1, -1)
-    sums = b.matmul(scales, byte_sums, f"{name}_sums_3d")                             # [out,1,R]
+    count = b.slice(b.shape(taps, f"{name}_taps_shape"), [0], [1], [0], f"{name}_count")
+    scales = b.op("Expand", [np.array([[[1 << s for s in BYTE_SHIFTS]]], np.int32),   # [out,1,3]
+                             dims(b, [count, 1, 3], f"{name}_scales_shape")], f"{name}_scales")
+    sums = b.matmul(scales, byte_sums, f"{name}_sums_3d")  # [out,1,R]; batch 0 can't broadcast
     return round_to_uint8(b, b.squeeze(sums, [1], f"{name}_sums"), name)
+
+
+def resize_pass(b: GraphBuilder, rows, taps, weight_planes, name: str):
+    """uint8 [in, R] -> [out, R]: output row i = sum_k weights[i, k] * rows[taps[i, k]];
+    ``weight_planes`` the weights' ``weight_bytes``. Computed in up to ``PASS_BLOCKS`` blocks
+    of output rows, each gathering at least ``BLOCK_BYTES`` (``resize_rows``, then a
+    ``Concat``): a block's int32 intermediates stay in the CPU cache (about 20 % faster on one
+    core for a 1920x1278 photo than one block)."""
+    out = b.slice(b.shape(taps, f"{name}_taps_shape"), [0], [1], [0], f"{name}_out")
+    row_bytes = b.mul(b.slice(b.shape(taps, f"{name}_k_shape"), [1], [2], [0], f"{name}_k"),
+                      b.slice(b.shape(rows, f"{name}_r_shape"), [1], [2], [0], f"{name}_r"),
+                      f"{name}_row_bytes_raw")                               # K * R per row
+    row_bytes = b.maximum(row_bytes, np.int64(1), f"{name}_row_bytes")
+    block = b.maximum(ceil_div(b, out, np.int64(PASS_BLOCKS), f"{name}_even_block"),
+                      ceil_div(b, np.int64(BLOCK_BYTES), row_bytes, f"{name}_min_block"),
+                      f"{name}_block")
+    parts = []
+    for i in range(PASS_BLOCKS):         # Slice clamps: the blocks past the last row are empty
+        start = b.mul(block, np.int64(i), f"{name}_start{i}")
+        end = b.add(start, block, f"{name}_end{i}")
+        parts.append(resize_rows(b, rows, b.slice(taps, start, end, [0], f"{name}_taps{i}"),
+                                 b.slice(weight_planes, start, end, [0], f"{name}_planes{i}"),
+                                 f"{name}_block{i}"))
+    return b.concat(parts, 0, name)
+
+
+def ceil_div(b: GraphBuilder, a, d, name: str):
+    """ceil(a / d) of positive int64s."""
+    return b.div(b.add(a, b.sub(d, np.int64(1), f"{name}_d_1"), f"{name}_up"), d, name)
 
 
 def dims(b: GraphBuilder, values, name: str):
@@ -120,12 +157,25 @@ def as_dim(b: GraphBuilder, value, name: str):
     return value if isinstance(value, gs.Tensor) else b.const(np.array([value], np.int64), name)
 
 
-def swap(b: GraphBuilder, x, columns, rows, name: str):
-    """``x`` viewed as [-1, columns], transposed and viewed as [rows, -1] (uint8 2-D
-    ``Transpose``: what moves the axis of the next pass to the front)."""
-    flat = b.reshape(x, dims(b, [-1, columns], f"{name}_flat_shape"), f"{name}_flat")
+def product(b: GraphBuilder, factors, name: str):
+    """int64 [1]: the product of sizes (ints and int64 [1] tensors)."""
+    tensors = [f for f in factors if isinstance(f, gs.Tensor)]
+    constant = int(np.prod([f for f in factors if not isinstance(f, gs.Tensor)], dtype=np.int64))
+    if not tensors:
+        return as_dim(b, constant, name)
+    out = tensors[0]
+    for i, t in enumerate(tensors[1:]):
+        out = b.mul(out, t, f"{name}_{i}")
+    return out if constant == 1 else b.mul(out, np.int64(constant), name)
+
+
+def swap(b: GraphBuilder, x, flat, shape, name: str):
+    """``x`` viewed as ``flat`` [a, c], transposed to [c, a] and viewed as ``shape`` (uint8 2-D
+    ``Transpose``: what moves the axis of the next pass to the front). Sizes are given (no -1),
+    so an image with no pixels fails in the pass's ``Gather``, not here."""
+    flat = b.reshape(x, dims(b, flat, f"{name}_flat_shape"), f"{name}_flat", allowzero=True)
     return b.reshape(b.transpose(flat, (1, 0), f"{name}_transposed"),
-                     dims(b, [rows, -1], f"{name}_rows_shape"), f"{name}_rows")
+                     dims(b, shape, f"{name}_shape"), f"{name}_rows", allowzero=True)
 
 
 def image_size(b: GraphBuilder, images, name: str = "image"):
@@ -137,27 +187,32 @@ def image_size(b: GraphBuilder, images, name: str = "image"):
 
 def horizontal_first(b: GraphBuilder, images, sizes, passes, name: str):
     """[N,H,W,3] -> rows [W, 3*N*H] -> [w, 3*N*H] -> rows [H, w*3*N] -> [h, w*3*N] -> [N,h,w,3]."""
-    batch, in_h, in_w, out_h, out_w, width3 = sizes
-    rows = resize_pass(b, swap(b, images, width3, in_w, f"{name}_x_rows"), *passes["x"],
-                       f"{name}_x")
-    rows = resize_pass(b, swap(b, rows, in_h, in_h, f"{name}_y_rows"), *passes["y"], f"{name}_y")
-    out = swap(b, rows, batch, batch, f"{name}_batch_rows")                  # [N, h*w*3]
-    return b.reshape(out, dims(b, [0, out_h, out_w, 3], f"{name}_out_shape"), f"{name}_out")
+    n, in_h, in_w, out_h, out_w = sizes
+    nh, w3 = product(b, [n, in_h], f"{name}_nh"), product(b, [in_w, 3], f"{name}_w3")
+    rows = swap(b, images, [nh, w3], [in_w, product(b, [3, nh], f"{name}_3nh")], f"{name}_x_rows")
+    rows = resize_pass(b, rows, *passes["x"], f"{name}_x")
+    w3n = product(b, [out_w, 3, n], f"{name}_w3n")
+    rows = resize_pass(b, swap(b, rows, [w3n, in_h], [in_h, w3n], f"{name}_y_rows"),
+                       *passes["y"], f"{name}_y")
+    return swap(b, rows, [product(b, [out_h, out_w, 3], f"{name}_hw3"), n],
+                [n, out_h, out_w, 3], f"{name}_out")
 
 
 def vertical_first(b: GraphBuilder, images, sizes, passes, name: str):
     """[N,H,W,3] -> rows [H, N*W*3] -> [h, N*W*3] -> rows [W, 3*h*N] -> [w, 3*h*N] -> [N,h,w,3]."""
-    batch, in_h, in_w, out_h, out_w, width3 = sizes
-    lead = b.transpose(b.reshape(images, np.array([0, 0, -1], np.int64), f"{name}_images_3d"),
-                       (1, 0, 2), f"{name}_height_first")                              # [H,N,W*3]
-    rows = b.reshape(lead, dims(b, [in_h, -1], f"{name}_y_rows_shape"), f"{name}_y_rows")
+    n, in_h, in_w, out_h, out_w = sizes
+    w3 = product(b, [in_w, 3], f"{name}_w3")
+    images_3d = b.reshape(images, dims(b, [n, in_h, w3], f"{name}_images_3d_shape"),
+                          f"{name}_images_3d", allowzero=True)
+    lead = b.transpose(images_3d, (1, 0, 2), f"{name}_height_first")               # [H,N,W*3]
+    rows = b.reshape(lead, dims(b, [in_h, product(b, [n, w3], f"{name}_nw3")],
+                                f"{name}_y_rows_shape"), f"{name}_y_rows", allowzero=True)
     rows = resize_pass(b, rows, *passes["y"], f"{name}_y")
-    rows = resize_pass(b, swap(b, rows, width3, in_w, f"{name}_x_rows"), *passes["x"],
-                       f"{name}_x")
-    height = as_dim(b, out_h, f"{name}_out_h")
-    out = swap(b, rows, b.mul(height, batch, f"{name}_out_hn"), height, f"{name}_out_rows")
-    out = b.reshape(out, dims(b, [out_h, -1, out_w, 3], f"{name}_out_hnwc_shape"),
-                    f"{name}_out_hnwc")
+    hn = product(b, [out_h, n], f"{name}_hn")
+    rows = swap(b, rows, [hn, w3], [in_w, product(b, [3, hn], f"{name}_3hn")], f"{name}_x_rows")
+    rows = resize_pass(b, rows, *passes["x"], f"{name}_x")
+    out = swap(b, rows, [product(b, [out_w, 3], f"{name}_out_w3"), hn], [out_h, n, out_w, 3],
+               f"{name}_out_hnwc")
     return b.transpose(out, (1, 0, 2, 3), f"{name}_out")
 
 
@@ -167,7 +222,7 @@ def pil_resize(b: GraphBuilder, images, size_hw, name: str = "resize"):
     out_h, out_w = size_hw
     in_h, in_w = image_size(b, images, f"{name}_input")
     batch = b.slice(b.shape(images, f"{name}_batch_shape"), [0], [1], [0], f"{name}_batch")
-    sizes = (batch, in_h, in_w, out_h, out_w, b.mul(in_w, np.int64(3), f"{name}_width3"))
+    sizes = (batch, in_h, in_w, out_h, out_w)
     passes = {}
     for axis, in_size, out_size in (("x", in_w, out_w), ("y", in_h, out_h)):
         taps, weights = resize_coefficients(b, in_size, out_size, f"{name}_{axis}")
