@@ -95,13 +95,16 @@ def weight_bytes(b: GraphBuilder, weights, name: str):
 
 
 def round_to_uint8(b: GraphBuilder, sums, name: str):
-    """Pillow's rounding of the fixed-point sums: (s + 2^21) >> 22. No clipping needed: the
-    bilinear weights are >= 0 and sum to at most 2^22 + K/2, so the result is 0..255."""
+    """Pillow's rounding of the fixed-point sums: (s + 2^21) >> 22, clipped to 0..255 (a no-op
+    with Pillow's weights, but a runtime that computes the weights in float32, as OpenVINO's
+    CPU plugin does with float64, can reach 256)."""
     i32 = np.int32
     shifted = b.div(b.add(sums, b.scalar(1 << (PRECISION_BITS - 1), i32, f"{name}_half"),
                           f"{name}_half_up"),
                     b.scalar(1 << PRECISION_BITS, i32, f"{name}_one"), f"{name}_shifted")
-    return b.cast(shifted, np.uint8, name)
+    clipped = b.clip(shifted, b.scalar(0, i32, f"{name}_0"), b.scalar(255, i32, f"{name}_255"),
+                     f"{name}_clipped")
+    return b.cast(clipped, np.uint8, name)
 
 
 def resize_rows(b: GraphBuilder, rows, taps, weight_planes, name: str):
