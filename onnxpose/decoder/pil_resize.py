@@ -5,12 +5,14 @@ filter taps and fixed-point weights are computed in the graph (float64, Pillow's
 from the input's runtime height and width. Each separable pass works on rows, the axis being
 resized leading (uint8 [in, R]): a ``Gather`` of whole rows (the K taps of every output row,
 [out, K, R]), one ``MatMulInteger`` of the weights' 3 bytes [out, 3, K] with them ([out, 3, R]
-int32, exact), the bytes recombined and Pillow's rounding. The layout changes between passes
-are 2-D uint8 ``Transpose``s of reshaped views (cheap, unlike gathering 3-byte pixels along an
-inner axis). Pillow 13 runs the horizontal pass first except when the height shrinks by more
-than twice as many pixels as the width (``vertical_first``), so the graph picks the order with
-an ``If``. No ``Resize`` op: ONNX ``Resize`` with ``antialias=1`` (opset 18+) uses another
-window and rounding and is up to 13 levels off PIL on real photos.
+int32, exact), the bytes recombined (an int32 ``MatMul``) and Pillow's rounding, in blocks of
+output rows so that the int32 intermediates stay in cache (``resize_rows``). The layout changes
+between passes are 2-D uint8 ``Transpose``s of reshaped views (``swap``; cheap, unlike
+gathering 3-byte pixels along an inner axis). Pillow 13 runs the horizontal pass first except
+when the height shrinks by more than twice as many pixels as the width (``vertical_first``), so
+the graph picks the order with an ``If`` (``horizontal_first_passes``,
+``vertical_first_passes``). No ``Resize`` op: ONNX ``Resize`` with ``antialias=1`` (opset 18+)
+uses another window and rounding and is up to 13 levels off PIL on real photos.
 """
 
 from __future__ import annotations
@@ -188,7 +190,7 @@ def image_size(b: GraphBuilder, images, name: str = "image"):
             b.slice(shape, [2], [3], [0], f"{name}_width"))
 
 
-def horizontal_first(b: GraphBuilder, images, sizes, passes, name: str):
+def horizontal_first_passes(b: GraphBuilder, images, sizes, passes, name: str):
     """[N,H,W,3] -> rows [W, 3*N*H] -> [w, 3*N*H] -> rows [H, w*3*N] -> [h, w*3*N] -> [N,h,w,3]."""
     n, in_h, in_w, out_h, out_w = sizes
     nh, w3 = product(b, [n, in_h], f"{name}_nh"), product(b, [in_w, 3], f"{name}_w3")
@@ -201,7 +203,7 @@ def horizontal_first(b: GraphBuilder, images, sizes, passes, name: str):
                 [n, out_h, out_w, 3], f"{name}_out")
 
 
-def vertical_first(b: GraphBuilder, images, sizes, passes, name: str):
+def vertical_first_passes(b: GraphBuilder, images, sizes, passes, name: str):
     """[N,H,W,3] -> rows [H, N*W*3] -> [h, N*W*3] -> rows [W, 3*h*N] -> [w, 3*h*N] -> [N,h,w,3]."""
     n, in_h, in_w, out_h, out_w = sizes
     w3 = product(b, [in_w, 3], f"{name}_w3")
@@ -217,6 +219,18 @@ def vertical_first(b: GraphBuilder, images, sizes, passes, name: str):
     out = swap(b, rows, [product(b, [out_w, 3], f"{name}_out_w3"), hn], [out_h, n, out_w, 3],
                f"{name}_out_hnwc")
     return b.transpose(out, (1, 0, 2, 3), f"{name}_out")
+
+
+def vertical_first(b: GraphBuilder, in_h, in_w, out_h, out_w, name: str):
+    """bool scalar: Pillow 13's pass order, vertical first when the height shrinks by more than
+    twice as many pixels as the width (always when the width grows)."""
+    height_drop = b.sub(in_h, as_dim(b, out_h, f"{name}_out_h"), f"{name}_height_drop")
+    width_drop = b.sub(in_w, as_dim(b, out_w, f"{name}_out_w"), f"{name}_width_drop")
+    vertical = b.logical_and(
+        b.greater(height_drop, np.int64(0), f"{name}_height_shrinks"),
+        b.greater(height_drop, b.mul(width_drop, np.int64(2), f"{name}_twice_width_drop"),
+                  f"{name}_height_drops_more"), f"{name}_vertical_first_vec")
+    return b.squeeze(vertical, [0], f"{name}_vertical_first")
 
 
 def pil_resize(b: GraphBuilder, images, size_hw, name: str = "resize"):
@@ -238,13 +252,8 @@ def pil_resize(b: GraphBuilder, images, size_hw, name: str = "resize"):
         g.graph.outputs = [out]
         return g.graph
 
-    height_drop = b.sub(in_h, as_dim(b, out_h, f"{name}_out_h"), f"{name}_height_drop")
-    width_drop = b.sub(in_w, as_dim(b, out_w, f"{name}_out_w"), f"{name}_width_drop")
-    vertical = b.logical_and(
-        b.greater(height_drop, np.int64(0), f"{name}_height_shrinks"),
-        b.greater(height_drop, b.mul(width_drop, np.int64(2), f"{name}_twice_width_drop"),
-                  f"{name}_height_drops_more"), f"{name}_vertical_first_vec")
-    cond = b.squeeze(vertical, [0], f"{name}_vertical_first")
+    cond = vertical_first(b, in_h, in_w, out_h, out_w, name)
     return b.op("If", [cond], f"{name}_passes",
-                {"then_branch": branch("vertical_first", vertical_first),
-                 "else_branch": branch("horizontal_first", horizontal_first)}, dtype=np.uint8)
+                {"then_branch": branch("vertical_first", vertical_first_passes),
+                 "else_branch": branch("horizontal_first", horizontal_first_passes)},
+                dtype=np.uint8)

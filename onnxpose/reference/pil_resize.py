@@ -14,9 +14,9 @@ checked against Pillow on random sizes).
 A pass works on rows: the axis being resized leads, everything else is one row of ``R``
 values (``resize_axis``); an output row is the sum of its K input rows (``taps``) times their
 weights. The weights are split into 3 bytes (``weight_bytes``), so each pass is 3 products of
-uint8 matrices (every partial sum < 2^24, exact in any integer or float32 arithmetic)
-recombined as ``(b2 << 16) + (b1 << 8) + b0``: the form the graph computes with
-``MatMulInteger``. ``onnxpose.decoder.pil_resize`` builds the same function names as graph code.
+uint8 matrices (every partial sum < 2^24 for shrinks up to 128x: exact in integer or float32
+arithmetic) recombined as ``(b2 << 16) + (b1 << 8) + b0``: the form the graph computes with
+``MatMulInteger`` (in blocks of output rows, graph only). ``onnxpose.decoder.pil_resize`` builds the same function names as graph code.
 """
 
 from __future__ import annotations
