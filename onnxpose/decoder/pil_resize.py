@@ -97,22 +97,22 @@ def weight_bytes(b: GraphBuilder, weights, name: str):
 
 
 def round_to_uint8(b: GraphBuilder, sums, name: str):
-    """Pillow's rounding of the fixed-point sums: (s + 2^21) >> 22, clipped to 0..255 (a no-op
-    with Pillow's weights, but a runtime that computes the weights in float32, as OpenVINO's
-    CPU plugin does with float64, can reach 256)."""
+    """Pillow's rounding of the fixed-point sums: (s + 2^21) >> 22, clipped to 0..255. The sums
+    are >= 0 (weights and pixels are), so only the top is clipped: a no-op with Pillow's
+    weights, but a runtime that computes the weights in float32, as OpenVINO's CPU plugin does
+    with float64, can reach 256."""
     i32 = np.int32
     shifted = b.div(b.add(sums, b.scalar(1 << (PRECISION_BITS - 1), i32, f"{name}_half"),
                           f"{name}_half_up"),
                     b.scalar(1 << PRECISION_BITS, i32, f"{name}_one"), f"{name}_shifted")
-    clipped = b.clip(shifted, b.scalar(0, i32, f"{name}_0"), b.scalar(255, i32, f"{name}_255"),
-                     f"{name}_clipped")
+    clipped = b.minimum(shifted, b.scalar(255, i32, f"{name}_255"), f"{name}_clipped")
     return b.cast(clipped, np.uint8, name)
 
 
 def resize_rows(b: GraphBuilder, rows, taps, weight_planes, name: str):
-    """One block of output rows of ``resize_pass``: the taps' rows [out, K, R], their
-    ``MatMulInteger`` with the weight bytes [out, 3, K] ([out, 3, R] int32), the bytes'
-    sums recombined (an int32 ``MatMul`` with 2^16, 2^8, 1) and rounded."""
+    """One block of output rows of ``resize_pass`` (uint8 [out, R]): the taps' rows
+    [out, K, R], their ``MatMulInteger`` with the weight bytes [out, 3, K] ([out, 3, R] int32),
+    the bytes' sums recombined (an int32 ``MatMul`` with 2^16, 2^8, 1) and rounded."""
     gathered = b.gather(rows, taps, 0, f"{name}_taps")                                 # [out,K,R]
     byte_sums = b.matmul_integer(weight_planes, gathered, f"{name}_byte_sums")         # [out,3,R]
     count = b.slice(b.shape(taps, f"{name}_taps_shape"), [0], [1], [0], f"{name}_count")
