@@ -8,8 +8,10 @@ process (onnxruntime CPUExecutionProvider):
   * ``in-graph``: a plain InferenceSession on the ``--input image`` model, the photo as is;
   * ``resize-pil`` and ``resize-graph``: the resize alone (PIL, and the in-graph resize
     sub-graph ``onnxpose.decoder.pil_resize``).
-Prints the medians (ms) and the ratio in-graph / pil+fixed; writes JSON and a PNG chart
-(default benchmarks/results/cpu-2core/image_input.json and .png).
+Prints the medians (ms) and the ratio in-graph / pil+fixed, and the load average at start and
+end (the 2-core machine is shared: a loaded one slows the multi-threaded graph more than
+PIL); writes JSON and a PNG chart (default benchmarks/results/cpu-2core/image_input.json and
+.png).
 
     python3 benchmarks/image_input.py [--runs 200] [--warmup 10] [--threads T] [--out PATH]
 
@@ -93,11 +95,13 @@ def main(argv=None) -> int:
     import numpy as np
     import onnxruntime as ort
     from PIL import Image
+    from onnxpose.bench.system import load_average
     from onnxpose.build import build_model
     from onnxpose.runtime.session import PoseSession
 
     source = SHARED / "models" / "posenet_mobilenet_v1_075_353_481_quant.tflite"
     photo_path = SHARED / "images" / "test_couple.jpg"
+    load_at_start = load_average()
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
     options.log_severity_level = 3
@@ -121,13 +125,15 @@ def main(argv=None) -> int:
         timed = measure(cases, args.runs, args.warmup)
     results = {"image": photo_path.name, "image_size": list(array.shape[:2]),
                "backbone_size": [353, 481], "batch": 1, "threads": args.threads,
+               "load_average_at_start": load_at_start, "load_average_at_end": load_average(),
                "cases": timed,
                "ratio_in_graph_vs_pil": timed["in-graph"]["median_ms"]
                / timed["pil+fixed"]["median_ms"]}
     for name, case in timed.items():
         print(f"{name:13s} median {case['median_ms']:8.2f} ms (p25 {case['p25_ms']:.2f}, "
               f"p75 {case['p75_ms']:.2f}, {case['runs']} runs)")
-    print(f"ratio in-graph / pil+fixed: {results['ratio_in_graph_vs_pil']:.3f}")
+    print(f"ratio in-graph / pil+fixed: {results['ratio_in_graph_vs_pil']:.3f} (load average "
+          f"{results['load_average_at_start']} at start, {results['load_average_at_end']} at end)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     chart(results, args.out.with_suffix(".png"))

@@ -1,5 +1,6 @@
 """The in-graph resize (onnxpose.decoder.pil_resize) against PIL's Image.resize(BILINEAR) on
-the real photo, its crops and rescalings: shrinking and enlarging, aspect 1:4 to 4:1."""
+the real photo, its crops and rescalings: shrinking and enlarging, aspect 1:4 to 4:1 (equal bit
+for bit), and Pillow 13's pass order on both sides of its boundary."""
 
 import numpy as np
 import onnx_graphsurgeon as gs
@@ -10,6 +11,7 @@ from PIL import Image
 from onnxpose.decoder.ops import GraphBuilder
 from onnxpose.decoder.pil_resize import pil_resize
 from onnxpose.reference.pil_resize import pil_resize as pil_resize_reference
+from onnxpose.reference.pil_resize import resize_axis, resize_coefficients, vertical_first
 
 
 def resize_session(size_hw):
@@ -50,7 +52,29 @@ def test_resize_matches_pil(photo, size_hw):
         error = np.abs(got - want)
         assert (error <= 1).mean() >= 0.99, (src.shape, size_hw)
         assert error.max() <= 2, (src.shape, size_hw)
+        np.testing.assert_array_equal(got, want)                # in fact: bit for bit
         np.testing.assert_array_equal(got, pil_resize_reference(src[None], size_hw)[0])
+
+
+@pytest.mark.parametrize("in_hw, vertical", [
+    ((199, 160), False), ((200, 160), False), ((201, 160), True),   # height drop vs 2 x width drop
+    ((300, 100), True),        # both shrink, the height much more: vertical first (Pillow 13)
+    ((100, 300), False), ((40, 60), False), ((300, 40), True)])      # enlarging: horizontal first
+def test_pass_order_follows_pillow(photo, in_hw, vertical):
+    """Pillow 13 runs the vertical pass first when the height drops by more than twice as many
+    pixels as the width; here the two orders differ, and the graph's result is PIL's."""
+    size_hw = (60, 90)
+    src = np.ascontiguousarray(photo[300:300 + in_hw[0], 700:700 + in_hw[1]])
+    assert vertical_first(*in_hw, *size_hw) == vertical
+    taps_x, weights_x = resize_coefficients(in_hw[1], size_hw[1])
+    taps_y, weights_y = resize_coefficients(in_hw[0], size_hw[0])
+    rows_first = resize_axis(resize_axis(src[None], taps_x, weights_x, 2), taps_y, weights_y, 1)
+    columns_first = resize_axis(resize_axis(src[None], taps_y, weights_y, 1), taps_x, weights_x, 2)
+    assert not np.array_equal(rows_first, columns_first)
+    want = np.asarray(Image.fromarray(src).resize(size_hw[::-1], Image.BILINEAR))
+    got = resize_session(size_hw).run(None, {"image": src[None]})[0][0]
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, (columns_first if vertical else rows_first)[0])
 
 
 def test_resize_batch_and_identity(photo):

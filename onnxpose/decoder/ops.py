@@ -137,9 +137,13 @@ class GraphBuilder:
     def transpose(self, x, perm, name):
         return self.op("Transpose", [x], name, {"perm": list(perm)})
 
-    def reshape(self, x, shape, name):
+    def reshape(self, x, shape, name, allowzero=False):
+        """``allowzero``: a 0 in ``shape`` is a size 0, not "copy the input's" (opset 14+)."""
+        if allowzero and self.opset < 14:
+            raise ValueError("Reshape's allowzero needs opset 14")
         return self.op("Reshape", [x, np.asarray(shape, dtype=np.int64)
-                                   if not isinstance(shape, gs.Tensor) else shape], name)
+                                   if not isinstance(shape, gs.Tensor) else shape], name,
+                       {"allowzero": 1} if allowzero else None)
 
     def concat(self, xs, axis, name):
         return self.op("Concat", list(xs), name, {"axis": axis})
@@ -151,8 +155,9 @@ class GraphBuilder:
                           {"axis": axis}, num_outputs=len(sizes))
 
     def slice(self, x, starts, ends, axes, name, steps=None):
-        inputs = [x, np.asarray(starts, np.int64), np.asarray(ends, np.int64),
-                  np.asarray(axes, np.int64)]
+        """``starts``, ``ends``: constants or int64 tensors (runtime bounds, clamped)."""
+        bound = lambda v: v if isinstance(v, gs.Tensor) else np.asarray(v, np.int64)  # noqa: E731
+        inputs = [x, bound(starts), bound(ends), np.asarray(axes, np.int64)]
         if steps is not None:
             inputs.append(np.asarray(steps, np.int64))
         return self.op("Slice", inputs, name)
@@ -215,6 +220,11 @@ class GraphBuilder:
         return gs.Constant(self.name(name), np.array(value, dtype=dtype).reshape(()))
 
     def matmul(self, a, b, name): return self.op("MatMul", [a, b], name)
+
+    def matmul_integer(self, a, b, name):
+        """uint8/int8 a @ b with int32 sums (``MatMulInteger``, no zero points)."""
+        return self.op("MatMulInteger", [a, b], name, dtype=np.int32)
+
     def gemm(self, a, b, c, name): return self.op("Gemm", [a, b, c], name)  # a @ b + c (2-D)
     def less_or_equal(self, a, b, name): return self.op("LessOrEqual", [a, b], name)
 
