@@ -3,7 +3,9 @@ keep-heads x tie-order x Coral release, at every opset ``--opset`` accepts, from
 source form (uint8 TFLite, float SavedModel, plain ONNX; tiny generated models) either builds
 a model that validates against the numpy reference, or is refused in one line before any
 conversion. For the plain ONNX source at the lowest opset the matrix also crosses the graph
-form (``--control-flow none``, with ``--candidates 8``) and the input mode (``--input image``).
+form (``--control-flow none``, with ``--candidates 8``) and the input mode (``--input image``),
+each with every combination, and the two together with the decoder, preset, layout and
+coordinates.
 
 Which combinations are refused is written down here on its own (``refusal``), from what each
 flag means, so that a flag silently ignored, or refused where it should work, fails too.
@@ -44,7 +46,12 @@ def combinations(dimensions: dict) -> list[dict]:
 
 
 COMBOS = combinations(DIMENSIONS)
-EDGE_COMBOS = combinations({**DIMENSIONS, **EDGE_DIMENSIONS})
+#: each edge value crossed with every combination; both edges together (orthogonal: one
+#: changes the decoder's graph form, the other the input side) crossed with the decoder,
+#: preset, layout and coordinates only (the suite's time)
+EDGE_COMBOS = [{**c, **e} for e in combinations(EDGE_DIMENSIONS) for c in COMBOS
+               if not all(e.values()) or not (c["--keep-heads"] or c["--tie-order"]
+                                              or c["--coral-release"])]
 MULTI_ONLY = ("--preset", "--tie-order", "--coral-release", "--control-flow")
 
 
