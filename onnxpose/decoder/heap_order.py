@@ -69,7 +69,11 @@ def replay_heap(gb: GraphBuilder, scores, is_candidate, count, pops, size: int, 
     it holds, so without equal scores its pop order is the score order, and an ``If``
     takes the sorted candidates of one ``TopK`` instead of replaying the heap. For the same
     reason the replay stops popping once no two elements left in any image's heap tie (after
-    its lowest tied pair of candidates): the rest come out best first."""
+    its lowest tied pair of candidates): the rest come out best first. So when no image has
+    a tie the heap pushes one element (a Scan needs one) and the sorted candidates of one ``TopK`` are the order.
+    (No ``If`` chooses between the two: OpenVINO's CPU plugin, with the input shapes fixed,
+    returned uninitialized memory from an ``If`` whose branch held the replay's Scan and
+    Loop.)"""
     zero, one = gb.scalar(0, np.int64), gb.scalar(1, np.int64)
     most = gb.reduce_max(count, [0], f"{name}/most", keepdims=True)
     capacity = gb.maximum(most, np.array([1], np.int64), f"{name}/capacity")         # [1], >= 1
@@ -93,7 +97,6 @@ def replay_heap(gb: GraphBuilder, scores, is_candidate, count, pops, size: int, 
     any_tie = gb.greater(gb.reduce_max(gb.cast(tie, np.int64, f"{name}/tie_int"), [0, 1],
                                        f"{name}/ties"), np.int64(0), f"{name}/any_tie")
 
-    replay = gb.branch(f"{name}/replay")
     # the heap pops in score order once no two of its elements tie: after the candidates
     # down to the lowest tied pair (or all of them when one is at -inf)
     last_tie = gb.reduce_max(gb.where(pair_tie, gb.add(gb.range_(one, gb.squeeze(
@@ -104,27 +107,19 @@ def replay_heap(gb: GraphBuilder, scores, is_candidate, count, pops, size: int, 
                                f"{name}/any_lowest", keepdims=True)
     needed = gb.maximum(last_tie, gb.mul(any_lowest, n, f"{name}/lowest_needs"),
                         f"{name}/needed")                                     # [N, 1]
-    index = _replay(replay, scores, is_candidate, count, capacity, n, pops, size, name,
-                    root_paths, pop_loop, needed, best)
-    index.dtype = np.int64
-    replay.graph.outputs = [index]
-    plain = gb.branch(f"{name}/plain")
-    first = plain.op("Slice", [best, np.array([0], np.int64), pops, np.array([1], np.int64)],
-                     "best")
-    first.dtype = np.int64
-    plain.graph.outputs = [first]
-    index = gb.op("If", [any_tie], f"{name}/order",
-                  {"then_branch": replay.graph, "else_branch": plain.graph}, dtype=np.int64)
+    index = _replay(gb, scores, is_candidate, count, capacity, n, pops, size, name,
+                    root_paths, pop_loop, needed, best, any_tie)
     rank = gb.range_(zero, gb.squeeze(pops, [0], f"{name}/pops"), one, f"{name}/rank")
     taken = gb.less(rank, n, f"{name}/taken")                        # [N, K]: heap not empty
     return index, taken
 
 
 def _replay(gb, scores, is_candidate, count, capacity, n, pops, size, name, root_paths,
-            pop_loop, needed, best):
+            pop_loop, needed, best, any_tie):
     """The popped candidates' flat indices [N, K], by replaying the heap: every push, and
     the pops up to the most ``needed`` [N, 1] of an image; an image's pops from its
-    ``needed``-th on are its candidates best first (``best``: they no longer tie).
+    ``needed``-th on are its candidates best first (``best``: they no longer tie). Without
+    ``any_tie`` (bool scalar) only slot 0 is pushed.
 
     The heap holds one packed int64 key per element (``_keys``), so that each push and pop
     moves one array (one gather, one scatter) instead of a score and an id array."""
@@ -153,7 +148,10 @@ def _replay(gb, scores, is_candidate, count, capacity, n, pops, size, name, root
                      f"{name}/sentinel", {"value": gs.Constant(
                          "sentinel", np.array([(size + 3) * base], np.int64))})
     heap = gb.concat([heap, sentinel], 1, f"{name}/keys0")
-    heap = _pushes(gb, keys, capacity_s, heap, batch, levels,
+    # C pushes, or one when nothing ties (its pops are then not used; a Scan needs one)
+    pushes = gb.maximum(gb.mul(capacity, gb.cast(any_tie, np.int64, f"{name}/any_tie_int"),
+                               f"{name}/pushes_"), np.array([1], np.int64), f"{name}/pushes")
+    heap = _pushes(gb, keys, capacity_s, pushes, heap, batch, levels,
                    root_paths(gb, capacity_s, levels + 1, f"{name}/push"), f"{name}/push")
     replayed = gb.maximum(gb.minimum(gb.reduce_max(needed, [0], f"{name}/most_needed"), pops,
                                      f"{name}/replayed_"), np.array([1], np.int64),
@@ -217,8 +215,8 @@ def _root_paths(gb, capacity_s, levels, name):
     return gb.maximum(paths, np.int64(0), f"{name}/paths"), ancestor
 
 
-def _pushes(gb, keys, capacity_s, heap, batch, levels, root_paths, name):
-    """Push slot t (t = 0 .. C-1) of every image that has it, along ``root_paths``
+def _pushes(gb, keys, capacity_s, pushes, heap, batch, levels, root_paths, name):
+    """Push slot t (t = 0 .. ``pushes``-1, [1]) of every image that has it, along ``root_paths``
     (``_root_paths``'s result for L + 1 levels: row t is the path of slot t).
 
     The path of t from t up (t, its ancestors, then the sentinel slot: ``lo``) is sorted by
@@ -246,7 +244,9 @@ def _pushes(gb, keys, capacity_s, heap, batch, levels, root_paths, name):
     lifted = b.minimum(b.gather_elements(keys_in, row_hi, 1, "parents"), key, "lifted")
     new = b.maximum(b.gather_elements(keys_in, row_lo, 1, "path"), lifted, "new")
     graph = body.finish([_scatter(b, keys_in, row_lo, new, "keys_out")], [np.int64])
-    (heap,) = gb.scan(graph, [heap], [lo, hi, by_slot], f"{name}/scan")
+    tables = [gb.slice(t, [0], pushes, [0], f"{name}/{t.name.rsplit('/', 1)[-1]}_pushed")
+              for t in (lo, hi, by_slot)]
+    (heap,) = gb.scan(graph, [heap], tables, f"{name}/scan")
     return gb.slice(heap, [0], [-1], [1], f"{name}/keys")                      # drop sentinel
 
 
