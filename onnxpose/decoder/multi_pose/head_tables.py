@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from onnxpose.decoder.finite_heads import finite_heads
+from onnxpose.decoder.finite_heads import finite_field, finite_heatmaps
 from onnxpose.decoder.ops import GraphBuilder
 from onnxpose.keypoints import NUM_EDGES, NUM_KEYPOINTS
 
@@ -58,18 +58,14 @@ def pad_edge(gb: GraphBuilder, head, name: str):
 
 
 def head_tables(gb: GraphBuilder, per_image, w: int, clipped, short_offsets, displacements,
-                heat_values, always_clean: bool = False):
+                heat_values):
     """The heads made finite and laid out as padded flat lookup tables: (the finite
     heatmaps, short-offset table, displacement table, heat table). ``clipped``: the
     clipped heatmaps; ``heat_values(gb, heatmaps)``: what keypoint scores are sampled from
     (the preset's)."""
     offsets = gb.concat([short_offsets, displacements], 3, "tables/offsets")
-
-    def finish(g: GraphBuilder, head, name):
-        return g.identity(head, name) if name == "heatmaps" else pad_edge(g, head, name)
-
-    heatmaps, offsets = finite_heads(gb, {"heatmaps": clipped, "offsets": offsets}, finish,
-                                     always=always_clean)
+    heatmaps = finite_heatmaps(gb, clipped)
+    offsets = pad_edge(gb, finite_field(gb, offsets, "offsets"), "offsets")
     offsets = gb.reshape(offsets, per_image, "tables/offsets_flat")
     short = HeadTable(offsets, per_image, w + 1, OFFSET_CHANNELS)
     mid = HeadTable(offsets, per_image, w + 1, OFFSET_CHANNELS, first_channel=2 * K17)

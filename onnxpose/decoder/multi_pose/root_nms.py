@@ -5,9 +5,11 @@ the threshold) and its root is not within ``nms_radius`` of the same keypoint
 of an accepted candidate j < i. This triangular recurrence is solved as the
 fixed point of ``accepted = base & !(suppression @ accepted)`` over a K x K
 suppression matrix: each pass settles at least one more leading candidate.
-Three passes run as plain nodes (they usually reach the fixed point); a
-``Loop`` then runs further passes until nothing changes (zero iterations in the
-usual case, never more than K + 1). The first ``max_poses`` accepted candidates
+Two passes run as plain nodes; a ``Loop`` then runs further passes until
+nothing changes: at least one (the third, which usually finds the fixed point;
+a pass at the fixed point changes nothing), never more than K + 1. (The Loop
+never runs zero times: OpenVINO 2025.4, the one inside onnxruntime's OpenVINO
+EP, returns an empty tensor from a Loop whose condition starts false.) The first ``max_poses`` accepted candidates
 are kept.
 
 Without control flow (``control_flow`` none) exactly K passes run, K the static
@@ -59,12 +61,11 @@ def greedy_pass(gb: GraphBuilder, suppression, base, accepted, name):
     return updated, gb.greater(change, gb.scalar(0.5, np.float32), f"{name}/changed")
 
 
-def greedy_accept(gb: GraphBuilder, ctx: Context, suppression, base, unrolled: int = 3):
+def greedy_accept(gb: GraphBuilder, ctx: Context, suppression, base, unrolled: int = 2):
     """Fixed point of ``accepted = base & !(suppression @ accepted)``: [N,K,1] float.
 
     ``unrolled`` passes run as plain nodes; a ``Loop`` (its body built by its own
-    builder) runs the rare further passes (zero iterations when the unrolled ones
-    already reached the fixed point).
+    builder) runs the further passes, at least one, until one changes nothing.
     """
     accepted = base
     if ctx.settings.control_flow == "none":
@@ -73,12 +74,13 @@ def greedy_accept(gb: GraphBuilder, ctx: Context, suppression, base, unrolled: i
             accepted, _ = greedy_pass(gb, suppression, base, accepted, f"nms/pass{i}")
         return accepted
     for i in range(unrolled):
-        accepted, changed = greedy_pass(gb, suppression, base, accepted, f"nms/pass{i}")
+        accepted, _ = greedy_pass(gb, suppression, base, accepted, f"nms/pass{i}")
     body = LoopBody(gb, "nms/greedy", [("accepted", np.float32)])
     updated, cond_out = greedy_pass(body.b, suppression, base, body.carried[0], "pass")
     body_graph = body.finish([updated], [np.float32], cond=cond_out)
     (final,) = gb.loop(body_graph, gb.scalar(ctx.grid.k + 1, np.int64, "nms/max_passes"),
-                       changed, [accepted], "nms/greedy")
+                       gb.scalar(True, np.bool_, "nms/at_least_once"), [accepted],
+                       "nms/greedy")
     return final
 
 

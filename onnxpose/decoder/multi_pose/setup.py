@@ -43,7 +43,7 @@ def setup(gb: GraphBuilder, grid: Grid, settings: MultiPoseSettings, heads: dict
     batch: Batch = batch_context(gb, clipped)
     heatmaps, short, mid, heat = head_tables(gb, batch.per_image, grid.w, clipped,
                                              heads["short_offsets"], heads["displacements"],
-                                             heat_values, settings.control_flow == "none")
+                                             heat_values)
     index, valid, k, m = build_part_with_score_queue(gb, heatmaps, threshold, grid.h, grid.w,
                                                      grid.k, grid.m, settings)
     ctx = Context(grid, settings, corners, batch, short, mid, heat, k, m,
