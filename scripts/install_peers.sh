@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Install the pinned peer decoders (peers/package-lock.json) into peers/node_modules.
 # Idempotent: skipped when node_modules was installed from the same lock file.
-# Also installs Debian's chromium for the browser tests (scripts/install_browser.sh, idempotent).
+# Also installs Debian's chromium for the browser tests (scripts/install_browser.sh) and
+# onnxruntime's OpenVINO EP in its own environment (scripts/install_openvino_ep.sh); both idempotent.
 set -euo pipefail
 bash "$(dirname "$0")/install_browser.sh"
+bash "$(dirname "$0")/install_openvino_ep.sh"
 cd "$(dirname "$0")/../peers"
 # onnxruntime-node's install script downloads binaries from a host unreachable here; its npm
 # package already ships the CPU binary for linux x64 (bin/napi-v6/linux/x64), which is all we use

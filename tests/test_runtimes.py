@@ -10,6 +10,8 @@ pose counts, keypoints within 1e-3 px, scores within 1e-5):
 * OpenVINO's CPU plugin (f32 precision hint, batch fixed to 1): the full model loads and runs
   (its int8 backbone arithmetic differs from onnxruntime's, so only the decoder is compared) and
   the decoder alone on onnxruntime's heads is exact;
+* onnxruntime's OpenVINO EP (onnxruntime-openvino, its own environment): every node on the EP,
+  the full model runs, the decoder alone is exact (the heap tie orders: tests/test_openvino.py);
 * onnxruntime-web's two WebGPU EPs in headless Chromium (SwiftShader): the native one
   (``ort.webgpu.min.js``, ``browser-webgpu``) and the legacy JSEP one (``ort.all.min.js``,
   ``browser-webgpu-jsep``): the decoder alone is exact, and onnxruntime's node placement says
@@ -108,6 +110,25 @@ def test_openvino_decoder_is_exact_on_onnxruntime_heads(case):
     pytest.importorskip("openvino")
     got = _cell(case, "openvino-cpu", "decoder")
     assert got["matches"], got
+
+
+def _need_openvino_ep():
+    from onnxpose.bench.runtimes import OPENVINO_EP_PYTHON
+    if not OPENVINO_EP_PYTHON.exists():
+        pytest.skip(f"{OPENVINO_EP_PYTHON} missing (bash scripts/install_openvino_ep.sh)")
+
+
+@pytest.mark.parametrize("what", ["full", "decoder"])
+def test_onnxruntime_openvino_ep_runs_the_whole_graph(case, what):
+    """onnxruntime's OpenVINO EP (its own environment, scripts/install_openvino_ep.sh) takes
+    every node (one OpenVINO subgraph, nothing on the CPU EP); the decoder alone is exact on
+    onnxruntime's heads. The full model only runs: OpenVINO's int8 backbone differs."""
+    _need_openvino_ep()
+    got, placement = _cell(case, "ort-openvino-ep", what, placement=True)
+    assert set(placement) == {"OpenVINOExecutionProvider"}, placement
+    assert got["pose_counts"], got
+    if what == "decoder":
+        assert got["matches"], got
 
 
 #: Op types of the multi-pose decoder that onnxruntime-web 1.30 runs on its CPU EP under either

@@ -5,7 +5,8 @@ little-endian input files and run counts; the worker writes ``OUT_DIR/output<k>.
 ``OUT_DIR/result.json`` (``{"ok": true, "times_ms", "outputs": {name: {dtype, shape, file}}}``
 or ``{"ok": false, "stage", "error"}``). Runtimes here: ``ort-cpu`` (onnxruntime's CPU EP),
 ``openvino-cpu`` (OpenVINO's CPU plugin, shapes fixed to the inputs',
-``INFERENCE_PRECISION_HINT: f32``), ``browser-wasm``, ``browser-webgpu`` (the native WebGPU EP)
+``INFERENCE_PRECISION_HINT: f32``), ``ort-openvino-ep`` (onnxruntime's OpenVINO EP, in the
+environment of scripts/install_openvino_ep.sh), ``browser-wasm``, ``browser-webgpu`` (the native WebGPU EP)
 and ``browser-webgpu-jsep`` (the legacy JSEP one) of onnxruntime-web in headless Chromium, through
 ``web/app.js``'s ``onnxposeRunRaw``. With ``"placement": true`` in SPEC a browser cell also
 records which provider onnxruntime placed each node on (``result["placement"]``, from
@@ -52,8 +53,16 @@ _NOISE = re.compile(r"^(Exception from \S+:\d+:|Check '.*' failed at \S+:|FrontE
 
 def error_line(exc: BaseException | str) -> str:
     """The first informative line of an error (OpenVINO's source-location lines skipped; a
-    node it names is appended)."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    node it names is appended). onnxruntime's OpenVINO EP wraps OpenVINO's message in a
+    one-line C++ location prefix and a chain of OpenVINO's: the last informative line of
+    what follows its last ``[OpenVINO-EP]`` is kept."""
+    text = str(exc)
+    wrapped = "[OpenVINO-EP]" in text
+    if wrapped:
+        text = text.rsplit("[OpenVINO-EP]", 1)[1]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if wrapped:
+        lines = lines[::-1]
     node = next((ln for ln in lines if ln.startswith("While validating ONNX node")), None)
     useful = [ln for ln in lines if not _NOISE.match(ln) and ln is not node]
     line = useful[0] if useful else (lines[0] if lines else type(exc).__name__)
@@ -130,6 +139,36 @@ def run_openvino(spec):
     return dict(zip(names, values)), times, {"version": ov.__version__}
 
 
+def run_ort_openvino_ep(spec):
+    """onnxruntime with its OpenVINO EP (CPU device, FP32), the CPU EP as fallback; run by
+    the interpreter of peers/ort-openvino (scripts/install_openvino_ep.sh). Records which
+    provider each node was placed on (``info["placement"]``, from the verbose log)."""
+    import tempfile
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.log_severity_level = 0  # the placement lines are verbose
+    if spec.get("threads"):
+        options.intra_op_num_threads = spec["threads"]
+    providers = [("OpenVINOExecutionProvider", {"device_type": "CPU", "precision": "FP32"}),
+                 "CPUExecutionProvider"]
+    with tempfile.TemporaryFile("w+") as log:  # onnxruntime logs to fd 2
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)
+        try:
+            session = _load(lambda: ort.InferenceSession(spec["model"], options,
+                                                         providers=providers))
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        log.seek(0)
+        placement = parse_placement(log)
+    session.set_providers(providers)  # keep the EP; quiet from here on
+    feeds = _feeds(spec)
+    names = [o.name for o in session.get_outputs()]
+    values, times = _timed(lambda: session.run(None, feeds), spec)
+    return dict(zip(names, values)), times, {"version": ort.__version__, "placement": placement}
+
+
 _PLACED = re.compile(r"(All nodes|Node\(s\)) placed on \[(\w+)\]\. Number of nodes: (\d+)")
 _NODE = re.compile(r"VerifyEachNodeIsAssignedToAnEp\]\s+(\S+) \((.*)\)\s*$")
 
@@ -192,6 +231,7 @@ def run_browser(spec, ep: str):
 
 
 RUNNERS = {"ort-cpu": run_ort_cpu, "openvino-cpu": run_openvino,
+           "ort-openvino-ep": run_ort_openvino_ep,
            "browser-wasm": lambda s: run_browser(s, "wasm"),
            "browser-webgpu": lambda s: run_browser(s, "webgpu"),
            "browser-webgpu-jsep": lambda s: run_browser(s, "webgpu-jsep")}

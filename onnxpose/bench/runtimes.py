@@ -26,9 +26,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 ORT_RUN_JS = REPO / "peers" / "ort_run.js"
 NODE_RUNTIMES = ("ort-node", "ort-web-node")
-PY_RUNTIMES = ("ort-cpu", "openvino-cpu", "browser-wasm", "browser-webgpu", "browser-webgpu-jsep")
+PY_RUNTIMES = ("ort-cpu", "openvino-cpu", "ort-openvino-ep", "browser-wasm", "browser-webgpu",
+               "browser-webgpu-jsep")
 RUNTIMES = ("ort-cpu", "ort-node", "ort-web-node", "browser-wasm", "browser-webgpu",
-            "browser-webgpu-jsep", "openvino-cpu")
+            "browser-webgpu-jsep", "openvino-cpu", "ort-openvino-ep")
+#: the interpreter with onnxruntime-openvino (scripts/install_openvino_ep.sh): the wheel
+#: replaces onnxruntime, so it lives in its own environment
+OPENVINO_EP_PYTHON = Path(os.environ.get("ONNXPOSE_OPENVINO_EP_PYTHON",
+                                         REPO / "peers" / "ort-openvino" / "bin" / "python"))
 #: what "matches" means: same pose counts, keypoints within 1e-3 px, scores within 1e-5
 PX_TOL, SCORE_TOL = 1e-3, 1e-5
 
@@ -66,8 +71,12 @@ def run_cell(runtime: str, model: str | Path, feeds: dict[str, np.ndarray], work
         if shutil.which("node") is None:
             return {"runtime": runtime, "ok": False, "stage": "load", "error": "node is not installed"}
         command = ["node", str(ORT_RUN_JS), str(spec_path)]
+    elif runtime == "ort-openvino-ep" and not OPENVINO_EP_PYTHON.exists():
+        return {"runtime": runtime, "ok": False, "stage": "load",
+                "error": f"{OPENVINO_EP_PYTHON} missing: run scripts/install_openvino_ep.sh"}
     elif runtime in PY_RUNTIMES:
-        command = [sys.executable, "-m", "onnxpose.bench.runtime_worker", str(spec_path)]
+        python = str(OPENVINO_EP_PYTHON) if runtime == "ort-openvino-ep" else sys.executable
+        command = [python, "-m", "onnxpose.bench.runtime_worker", str(spec_path)]
     else:
         raise ValueError(f"unknown runtime {runtime!r}")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
