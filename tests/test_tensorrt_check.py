@@ -59,3 +59,20 @@ def test_rules_catch_what_they_claim():
     assert any("K = 3841" in p for p in check(big_k))
     isinf = _model([helper.make_node("IsInf", ["x"], ["y"])])
     assert any("not supported" in p for p in check(isinf))
+
+
+def test_int64_constants_must_fit_int32_except_slice_bounds():
+    """TensorRT casts INT64 down to INT32 and clamps weights outside it: a clamped gather
+    index or key would change the result; a clamped Slice end past the end would not."""
+    big = onnx.numpy_helper.from_array(np.array([2 ** 31], np.int64), "big")
+    add = _model([helper.make_node("Add", ["n", "big"], ["y"])], [big],
+                 inputs=(("n", TensorProto.INT64, [1]),))
+    assert any("big outside the INT32 range" in p for p in check(add))
+    bounds = [onnx.numpy_helper.from_array(np.array([v], np.int64), n)
+              for v, n in ((0, "s"), (np.iinfo(np.int64).max, "e"), (3, "a"))]
+    sliced = _model([helper.make_node("Slice", ["x", "s", "e", "a"], ["y"])], bounds)
+    assert check(sliced) == []
+    fits = _model([helper.make_node("Add", ["n", "big"], ["y"])],
+                  [onnx.numpy_helper.from_array(np.array([2 ** 31 - 1], np.int64), "big")],
+                  inputs=(("n", TensorProto.INT64, [1]),))
+    assert check(fits) == []

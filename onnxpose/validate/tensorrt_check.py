@@ -14,7 +14,13 @@ TensorRT 10's developer guide that the parser enforces:
 * ``If``: branch outputs broadcastable, names distinct (checked: names);
 * ``CumSum``: ``axis`` an initializer; ``Slice``/``Squeeze``/``Unsqueeze``: ``axes``
   initializers; ``DequantizeLinear``: zero point 0 (INT8 quantization);
-* ``IsInf`` is not supported; UINT8 only at network inputs and outputs.
+* ``IsInf`` is not supported; UINT8 only at network inputs and outputs;
+* INT64: operators.md's data-type note, "TensorRT will attempt to cast down INT64 to
+  INT32 ... where possible. If not possible, TensorRT will throw an error" (the parser
+  clamps INT64 weights outside the INT32 range, with a warning). So onnxpose's index
+  arithmetic may stay int64 (ONNX's TopK, Shape, NonZero and ArgMax give int64 anyway), but
+  every int64 constant must fit in INT32, except ``Slice`` starts/ends/steps, where
+  clamping is what a bound past the end means.
 
 ``check(model)`` returns a list of one-line problems (empty: passes). The list is data
 (``SUPPORTED_OPS``, ``RULES``), so a newer parser is one edit away.
@@ -48,6 +54,9 @@ Transpose Trilu Unsqueeze Where Xor
 UNSUPPORTED_OPS = frozenset("IsInf Hardmax Unique Compress ConcatFromSequence SequenceAt "
                             "SequenceConstruct SplitToSequence MaxUnpool".split())
 #: input index that must be an initializer (constant), per op
+#: int64 constants that may lie outside INT32 (clamping keeps their meaning)
+CLAMPED_INPUTS = {"Slice": (1, 2, 4)}
+INT32_RANGE = (-(2 ** 31), 2 ** 31 - 1)
 CONSTANT_INPUTS = {"TopK": (1, "K"), "CumSum": (1, "axis"), "Slice": (3, "axes"),
                    "Squeeze": (1, "axes"), "Unsqueeze": (1, "axes"),
                    "Loop": (0, "trip count (static scan output length)")}
@@ -75,6 +84,13 @@ def _check_graph(graph, outer: dict, problems: list, top: bool):
         where = f"{node.op_type} {node.name}"
         if node.op_type in UNSUPPORTED_OPS or node.op_type not in SUPPORTED_OPS:
             problems.append(f"{where}: op not supported by TensorRT {TENSORRT_VERSION}'s parser")
+        for index, name in enumerate(node.input):
+            value = constants.get(name)
+            if value is None or value.dtype.name != "int64" or not value.size or \
+                    index in CLAMPED_INPUTS.get(node.op_type, ()):
+                continue
+            if value.min() < INT32_RANGE[0] or value.max() > INT32_RANGE[1]:
+                problems.append(f"{where}: int64 constant {name} outside the INT32 range")
         if node.op_type in CONSTANT_INPUTS:
             index, what = CONSTANT_INPUTS[node.op_type]
             if len(node.input) > index and node.input[index] and \
