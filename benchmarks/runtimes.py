@@ -14,6 +14,8 @@ Coral's PosenetDecoderOp: coral preset, heap tie order). Runtimes:
   browser-webgpu-jsep  onnxruntime-web, legacy JSEP WebGPU EP (ort.all.min.js), likewise; its
                   uint8 DequantizeLinear is wrong, so only the decoder alone is meaningful there
   openvino-cpu    OpenVINO CPU plugin, INFERENCE_PRECISION_HINT f32, shapes fixed to batch 1
+  ort-openvino-ep onnxruntime's OpenVINO EP (onnxruntime-openvino, CPU, FP32), in its own
+                  environment (scripts/install_openvino_ep.sh); records node placement
   cuda, tensorrt  rows "not measured here" (use `onnxpose bench --providers cuda,tensorrt`
                   on a machine with a GPU)
 
