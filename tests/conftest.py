@@ -83,3 +83,13 @@ def built_multi(tmp_path_factory, quant_tflite) -> Path:
     out = tmp_path_factory.mktemp("built") / "posenet_multi.onnx"
     build_model(quant_tflite, out, decoder="multi", keep_heads=True)
     return out
+
+
+@pytest.fixture
+def openvino_ep():
+    """The interpreter of onnxruntime's OpenVINO EP environment (scripts/install_openvino_ep.sh,
+    run by the README's test command); skips where it is not installed."""
+    from onnxpose.bench.runtimes import OPENVINO_EP_PYTHON
+    if not OPENVINO_EP_PYTHON.exists():
+        pytest.skip(f"{OPENVINO_EP_PYTHON} missing (bash scripts/install_openvino_ep.sh)")
+    return OPENVINO_EP_PYTHON

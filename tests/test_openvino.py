@@ -61,12 +61,6 @@ def test_decoder_exact_in_openvino(case, fixed, coral_heads):
         np.testing.assert_allclose(got[1], expected[1], rtol=0, atol=1e-5)
 
 
-def _need_openvino_ep():
-    from onnxpose.bench.runtimes import OPENVINO_EP_PYTHON
-    if not OPENVINO_EP_PYTHON.exists():
-        pytest.skip(f"{OPENVINO_EP_PYTHON} missing (bash scripts/install_openvino_ep.sh)")
-
-
 EP_CASES = [dict(preset="coral"), dict(preset="tfjs"),
             dict(preset="coral", candidates=64, control_flow="none"),
             dict(preset="tfjs", candidates=64, control_flow="none"),
@@ -78,12 +72,11 @@ EP_CASES = [dict(preset="coral"), dict(preset="tfjs"),
 
 
 @pytest.mark.parametrize("case", EP_CASES, ids=lambda c: "-".join(map(str, c.values())))
-def test_decoder_exact_in_onnxruntime_openvino_ep(case, coral_heads, tmp_path):
+def test_decoder_exact_in_onnxruntime_openvino_ep(case, coral_heads, tmp_path, openvino_ep):
     """The decoder alone in onnxruntime's OpenVINO EP (CPU, FP32; scripts/install_openvino_ep.sh),
     every node on the EP, on the photo's (tied) heads and on synthetic ones: onnxruntime CPU's
     poses."""
     from onnxpose.bench.runtimes import compare, run_cell
-    _need_openvino_ep()
     case = dict(case)
     settings = MultiPoseSettings.for_preset(case.pop("preset"), **case)
     model = tmp_path / "decoder.onnx"

@@ -112,18 +112,11 @@ def test_openvino_decoder_is_exact_on_onnxruntime_heads(case):
     assert got["matches"], got
 
 
-def _need_openvino_ep():
-    from onnxpose.bench.runtimes import OPENVINO_EP_PYTHON
-    if not OPENVINO_EP_PYTHON.exists():
-        pytest.skip(f"{OPENVINO_EP_PYTHON} missing (bash scripts/install_openvino_ep.sh)")
-
-
 @pytest.mark.parametrize("what", ["full", "decoder"])
-def test_onnxruntime_openvino_ep_runs_the_whole_graph(case, what):
+def test_onnxruntime_openvino_ep_runs_the_whole_graph(case, what, openvino_ep):
     """onnxruntime's OpenVINO EP (its own environment, scripts/install_openvino_ep.sh) takes
     every node (one OpenVINO subgraph, nothing on the CPU EP); the decoder alone is exact on
     onnxruntime's heads. The full model only runs: OpenVINO's int8 backbone differs."""
-    _need_openvino_ep()
     got, placement = _cell(case, "ort-openvino-ep", what, placement=True)
     assert set(placement) == {"OpenVINOExecutionProvider"}, placement
     assert got["pose_counts"], got
@@ -132,14 +125,14 @@ def test_onnxruntime_openvino_ep_runs_the_whole_graph(case, what):
 
 
 #: Op types of the multi-pose decoder that onnxruntime-web 1.30 runs on its CPU EP under either
-#: WebGPU EP (SwiftShader, checked by the placement log): Loop (no WebGPU kernel); IsNaN and Or
+#: WebGPU EP (SwiftShader, checked by the placement log): Loop (no WebGPU kernel); Or
 #: (no kernel); int64 index and shape arithmetic (the batch's row offsets, candidate ranks and
 #: tie breaks, roots' keypoint/row/col by Div/Mod, Range, the padding of the outputs: no int64
 #: kernels, or placed on the CPU by onnxruntime as shape computations); on JSEP also And, TopK
 #: and int Min/Max/ReduceSum. The heavy ops (MatMul, Gemm, MaxPool, the head gathers) run on
 #: the GPU.
 MULTI_POSE_CPU_OPS = frozenset(
-    "Loop IsNaN Or And TopK Identity Range Gather GatherElements Unsqueeze Squeeze Reshape "
+    "Loop Or And TopK Identity Range Gather GatherElements Unsqueeze Squeeze Reshape "
     "Concat Split Slice Cast Equal Less Add Sub Mul Div Mod Min Max ReduceSum ReduceMax".split())
 
 
