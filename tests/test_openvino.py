@@ -64,11 +64,8 @@ def test_decoder_exact_in_openvino(case, fixed, coral_heads):
 EP_CASES = [dict(preset="coral"), dict(preset="tfjs"),
             dict(preset="coral", candidates=64, control_flow="none"),
             dict(preset="tfjs", candidates=64, control_flow="none"),
-            pytest.param(dict(preset="coral", tie_order="heap"), marks=pytest.mark.xfail(
-                strict=True, reason="OpenVINO 2025.4 in onnxruntime-openvino 1.24.1: the EP splits "
-                "the heap-order graph and refuses a piece's input of dynamic rank (README)")),
-            pytest.param(dict(preset="tfjs", tie_order="heap"), marks=pytest.mark.xfail(
-                strict=True, reason="as coral heap"))]
+            dict(preset="coral", tie_order="heap"), dict(preset="tfjs", tie_order="heap"),
+            dict(preset="coral", tie_order="heap", coral_release="frogfish")]
 
 
 @pytest.mark.parametrize("case", EP_CASES, ids=lambda c: "-".join(map(str, c.values())))

@@ -11,7 +11,7 @@ The heap is one int64 array of packed keys, rank * base + (base - 1 - t) (rank: 
 dense rank of the score, t: the scan slot; ``_keys``), so a push or pop gathers and
 scatters one array:
 
-* push (one ``Scan`` iteration per candidate): the new element at slot t
+* push (one ``Loop`` iteration per candidate): the new element at slot t
   rises past the ancestors that are strictly smaller. Along a root path the
   keys are sorted, and equal scores compare newest lowest, so the new path is
   ``max(path, min(parents, key))``: two gathers, a Min, a Max, one scatter.
@@ -36,7 +36,7 @@ import math
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from onnxpose.decoder.ops import GraphBuilder, LoopBody, ScanBody
+from onnxpose.decoder.ops import GraphBuilder, LoopBody
 
 
 def _levels(capacity: int) -> int:
@@ -70,10 +70,10 @@ def replay_heap(gb: GraphBuilder, scores, is_candidate, count, pops, size: int, 
     takes the sorted candidates of one ``TopK`` instead of replaying the heap. For the same
     reason the replay stops popping once no two elements left in any image's heap tie (after
     its lowest tied pair of candidates): the rest come out best first. So when no image has
-    a tie the heap pushes one element (a Scan needs one) and the sorted candidates of one ``TopK`` are the order.
+    a tie the heap pushes one element (OpenVINO 2025.4 returns an empty tensor from a Loop
+    that runs zero times) and the sorted candidates of one ``TopK`` are the order.
     (No ``If`` chooses between the two: OpenVINO's CPU plugin, with the input shapes fixed,
-    returned uninitialized memory from an ``If`` whose branch held the replay's Scan and
-    Loop.)"""
+    returned uninitialized memory from an ``If`` whose branch held the replay's Loops.)"""
     zero, one = gb.scalar(0, np.int64), gb.scalar(1, np.int64)
     most = gb.reduce_max(count, [0], f"{name}/most", keepdims=True)
     capacity = gb.maximum(most, np.array([1], np.int64), f"{name}/capacity")         # [1], >= 1
@@ -148,7 +148,8 @@ def _replay(gb, scores, is_candidate, count, capacity, n, pops, size, name, root
                      f"{name}/sentinel", {"value": gs.Constant(
                          "sentinel", np.array([(size + 3) * base], np.int64))})
     heap = gb.concat([heap, sentinel], 1, f"{name}/keys0")
-    # C pushes, or one when nothing ties (its pops are then not used; a Scan needs one)
+    # C pushes, or one when nothing ties (its pops are then not used; OpenVINO 2025.4's
+    # Loop needs a trip)
     pushes = gb.maximum(gb.mul(capacity, gb.cast(any_tie, np.int64, f"{name}/any_tie_int"),
                                f"{name}/pushes_"), np.array([1], np.int64), f"{name}/pushes")
     heap = _pushes(gb, keys, capacity_s, pushes, heap, batch, levels,
@@ -222,8 +223,15 @@ def _pushes(gb, keys, capacity_s, pushes, heap, batch, levels, root_paths, name)
     The path of t from t up (t, its ancestors, then the sentinel slot: ``lo``) is sorted by
     key, and the new key v rises past the smaller ones, so the path's new keys are
     ``max(lo, min(hi, v))``, hi the path shifted by one (each entry's parent, or the
-    sentinel): one gather of each, one scatter, in a ``Scan`` over the tables pre-arranged by
-    slot, [C, N, .] (5 nodes). An image without slot t pushes key 0 (empty): no change."""
+    sentinel): one gather of each, one scatter, in a ``Loop`` whose iteration t gathers row t
+    of the tables pre-arranged by slot, [C, N, .] (9 nodes). An image without slot t pushes
+    key 0 (empty): no change.
+
+    A ``Loop``, not a ``Scan`` over the tables: onnxruntime's OpenVINO EP (1.24.1) claims a
+    Scan body on its own, as a separate OpenVINO graph, and then splits the outer graph into
+    pieces that OpenVINO refuses (an input of dynamic rank); it leaves this Loop's body to the
+    Loop, as it does the pops' and root NMS's, so the whole decoder stays one OpenVINO graph.
+    On onnxruntime CPU the three row gathers cost 1-2 % of the replay's decode."""
     paths, ancestor = root_paths                                               # [C, L+2]
     j = np.arange(levels + 2, dtype=np.int64)
     on_path = gb.op("Or", [ancestor, j == 0], f"{name}/on_path_or_self")
@@ -238,15 +246,15 @@ def _pushes(gb, keys, capacity_s, pushes, heap, batch, levels, root_paths, name)
     by_slot = gb.unsqueeze(gb.transpose(keys, [1, 0], f"{name}/keys_t"), [2],
                            f"{name}/keys_by_slot")                             # [C, N, 1]
 
-    body = ScanBody(gb, name, [("keys", np.int64)],
-                    [("lo", np.int64), ("hi", np.int64), ("key", np.int64)])
-    b, (keys_in,), (row_lo, row_hi, key) = body.b, body.states, body.slices   # [N, L+1]
+    body = LoopBody(gb, name, [("keys", np.int64)])
+    b, t, keys_in = body.b, body.step, body.carried[0]
+    row_lo, row_hi, key = (b.gather(table, t, 0, part) for table, part in
+                           ((lo, "lo"), (hi, "hi"), (by_slot, "key")))       # [N, L+1], [N, 1]
     lifted = b.minimum(b.gather_elements(keys_in, row_hi, 1, "parents"), key, "lifted")
     new = b.maximum(b.gather_elements(keys_in, row_lo, 1, "path"), lifted, "new")
     graph = body.finish([_scatter(b, keys_in, row_lo, new, "keys_out")], [np.int64])
-    tables = [gb.slice(t, [0], pushes, [0], f"{name}/{t.name.rsplit('/', 1)[-1]}_pushed")
-              for t in (lo, hi, by_slot)]
-    (heap,) = gb.scan(graph, [heap], tables, f"{name}/scan")
+    (heap,) = gb.loop(graph, gb.squeeze(pushes, [0], f"{name}/count"),
+                      gb.scalar(True, np.bool_, f"{name}/always"), [heap], f"{name}/loop")
     return gb.slice(heap, [0], [-1], [1], f"{name}/keys")                      # drop sentinel
 
 

@@ -248,37 +248,6 @@ class GraphBuilder:
                           num_outputs=len(loop_vars))
         return outputs if len(loop_vars) > 1 else [outputs]
 
-    def scan(self, body: gs.Graph, states, scan_inputs, name, num_scan_outputs: int = 0):
-        """ONNX Scan over ``body`` (inputs: *states, one slice of each scan input along
-        axis 0; outputs: *states, *scanned): the final states, then the scan outputs. A
-        Scan has no iteration counter or condition: the per-iteration tables come in as
-        slices (no Gather by the iteration index)."""
-        count = len(states) + num_scan_outputs
-        outputs = self.op("Scan", [*states, *scan_inputs], name,
-                          {"body": body, "num_scan_inputs": len(scan_inputs)},
-                          num_outputs=count)
-        return outputs if count > 1 else [outputs]
-
-
-class ScanBody:
-    """The body graph of an ONNX ``Scan``: inputs (*``states``, *``slices``: one slice of
-    each scan input per iteration), outputs (states, then scanned). ``b`` adds its nodes.
-    The body must read no tensor of the outer graph: OpenVINO's ONNX frontend (2026.4)
-    counts outer-scope values as body inputs and refuses the Scan."""
-
-    def __init__(self, gb: GraphBuilder, name: str, states: list, slices: list):
-        self.graph = gs.Graph(name=gb.name(name), opset=gb.opset)
-        self.b = GraphBuilder(self.graph, gb.name(f"{name}/"), gb.opset)
-        self.states = [gs.Variable(self.b.name(f"{n}_in"), dtype=d) for n, d in states]
-        self.slices = [gs.Variable(self.b.name(n), dtype=d) for n, d in slices]
-        self.graph.inputs = [*self.states, *self.slices]
-
-    def finish(self, outputs: list, dtypes: list) -> gs.Graph:
-        for tensor, dtype in zip(outputs, dtypes):
-            tensor.dtype = dtype
-        self.graph.outputs = list(outputs)
-        return self.graph
-
 
 class LoopBody:
     """The body graph of an ONNX ``Loop``: inputs (iteration ``step``, ``cond``,
