@@ -65,15 +65,15 @@ def replay_heap(gb: GraphBuilder, scores, is_candidate, count, pops, size: int, 
     (the ancestors of each slot, see ``_root_paths``) and ``pop_loop`` (``_pops``'s
     arguments and result): push every candidate in scan order, pop ``pops`` roots.
 
-    Only when some image has two candidates of equal score: a heap pops a maximum of what
-    it holds, so without equal scores its pop order is the score order, and an ``If``
-    takes the sorted candidates of one ``TopK`` instead of replaying the heap. For the same
-    reason the replay stops popping once no two elements left in any image's heap tie (after
-    its lowest tied pair of candidates): the rest come out best first. So when no image has
-    a tie the heap pushes one element (OpenVINO 2025.4 returns an empty tensor from a Loop
-    that runs zero times) and the sorted candidates of one ``TopK`` are the order.
-    (No ``If`` chooses between the two: OpenVINO's CPU plugin, with the input shapes fixed,
-    returned uninitialized memory from an ``If`` whose branch held the replay's Loops.)"""
+    The replay matters only when some image has two candidates of equal score: a heap pops
+    a maximum of what it holds, so without equal scores its pop order is the score order,
+    the sorted candidates of one ``TopK``. For the same reason the replay stops popping once
+    no two elements left in any image's heap tie (after its lowest tied pair of candidates):
+    the rest come out best first. When no image has a tie the heap pushes one element
+    (OpenVINO 2025.4 returns an empty tensor from a Loop that runs zero times), pops once,
+    and the sorted candidates are the order. (No ``If`` chooses between the two: OpenVINO's
+    CPU plugin, with the input shapes fixed, returned uninitialized memory from an ``If``
+    whose branch held the replay's Loops.)"""
     zero, one = gb.scalar(0, np.int64), gb.scalar(1, np.int64)
     most = gb.reduce_max(count, [0], f"{name}/most", keepdims=True)
     capacity = gb.maximum(most, np.array([1], np.int64), f"{name}/capacity")         # [1], >= 1
