@@ -2,7 +2,8 @@
 # Install onnxruntime's OpenVINO execution provider (the onnxruntime-openvino wheel, pinned in
 # scripts/openvino_ep_requirements.txt) into its own virtual environment, peers/ort-openvino
 # (git-ignored): the wheel replaces the onnxruntime package, so it cannot share the main one.
-# The runtime matrix (runtime ort-openvino-ep) and tests/test_openvino_ep.py run it from there.
+# The runtime matrix (runtime ort-openvino-ep), tests/test_openvino.py and tests/test_runtimes.py
+# run it from there.
 # Idempotent: skipped when the environment was installed from the same requirements file.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

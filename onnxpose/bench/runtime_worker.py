@@ -162,10 +162,11 @@ def run_ort_openvino_ep(spec):
             os.close(saved)
         log.seek(0)
         placement = parse_placement(log)
-    session.set_providers(providers)  # keep the EP; quiet from here on
+    quiet = ort.RunOptions()
+    quiet.log_severity_level = 3  # the verbose level was for the placement lines only
     feeds = _feeds(spec)
     names = [o.name for o in session.get_outputs()]
-    values, times = _timed(lambda: session.run(None, feeds), spec)
+    values, times = _timed(lambda: session.run(None, feeds, quiet), spec)
     return dict(zip(names, values)), times, {"version": ort.__version__, "placement": placement}
 
 

@@ -9,8 +9,8 @@ Two passes run as plain nodes; a ``Loop`` then runs further passes until
 nothing changes: at least one (the third, which usually finds the fixed point;
 a pass at the fixed point changes nothing), never more than K + 1. (The Loop
 never runs zero times: OpenVINO 2025.4, the one inside onnxruntime's OpenVINO
-EP, returns an empty tensor from a Loop whose condition starts false.) The first ``max_poses`` accepted candidates
-are kept.
+EP, returns an empty tensor from a Loop whose condition starts false.) The
+first ``max_poses`` accepted candidates are kept.
 
 Without control flow (``control_flow`` none) exactly K passes run, K the static
 number of candidates. That they reach the fixed point: the suppression matrix is
