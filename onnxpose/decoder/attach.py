@@ -11,8 +11,8 @@ import onnx_graphsurgeon as gs
 from onnxpose.decoder.ops import GraphBuilder
 from onnxpose.decoder.single_pose import append_single_pose_decoder
 from onnxpose.heads import Heads
-from onnxpose.spec import (BATCH, HEAD_NAMES, ModelIOSettings, MultiPoseSettings,
-                           SinglePoseSettings, decoder_outputs, output_dtype)
+from onnxpose.spec import (BATCH, HEAD_NAMES, HEATMAP_LIMIT, ModelIOSettings,
+                           MultiPoseSettings, SinglePoseSettings, decoder_outputs, output_dtype)
 
 NHWC_FROM_NCHW = (0, 2, 3, 1)
 
@@ -41,6 +41,20 @@ def float_heads(b: GraphBuilder, graph: gs.Graph, heads: Heads) -> dict[str, gs.
     elif len(parts) == 1:
         out["displacements"] = b.identity(parts[0], "displacements")
     return out
+
+
+def heads_are_finite(heads: Heads) -> bool:
+    """Whether every head is dequantized from 8-bit integers with a finite scale and the
+    heatmaps stay within +-HEATMAP_LIMIT: then the multi-pose decoder's clipping and
+    finite-value passes would change nothing, and are left out."""
+    names = [heads.heatmaps, heads.short_offsets, *heads.displacements]
+    quantized = [heads.quantization.get(name) for name in names]
+    if any(q is None or not np.isfinite(q.scale) for q in quantized):
+        return False
+    q = quantized[0]
+    low, high = (0, 255) if q.dtype == "uint8" else (-128, 127)
+    reach = max(abs(high - q.zero_point), abs(low - q.zero_point)) * abs(q.scale)
+    return bool(reach <= HEATMAP_LIMIT)
 
 
 def make_batch_dynamic(graph: gs.Graph) -> None:
@@ -108,7 +122,8 @@ def append_decoder(graph: gs.Graph, heads: Heads, decoder: str,
         from onnxpose.decoder.multi_pose import append_multi_pose_decoder
         decoded = append_multi_pose_decoder(graph, floats["heatmaps"], floats["short_offsets"],
                                             floats["displacements"], heads.grid,
-                                            heads.output_stride, settings)
+                                            heads.output_stride, settings,
+                                            finite_heads=heads_are_finite(heads))
     outputs = {spec.name: decoded[spec.name] for spec in specs}
     outputs.update({name: floats[name] for name in kept_heads})
     for name, tensor in outputs.items():

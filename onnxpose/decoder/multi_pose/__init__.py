@@ -58,9 +58,10 @@ Rows past ``min(K, max_poses)`` are always zero.
 
 Non-finite heads: NaN heatmap logits count as -1e4 and logits are clipped to
 +-1e4; non-finite offsets and displacements count as 0 (see
-``onnxpose.reference.finite_heads``), so outputs are always finite. The
-replacing passes run behind an ``If`` only when the sum of the heads is not
-finite (``onnxpose.decoder.finite_heads``).
+``onnxpose.reference.finite_heads``), so outputs are always finite. The clipping
+and replacing passes always run (no ``If``), unless the caller knows the heads
+are finite and within +-1e4 (``finite_heads``: dequantized 8-bit heads), where
+they would change nothing.
 
 Equal-score candidates: Coral and TF.js pop them from a binary heap
 (libstdc++ ``std::priority_queue`` / TF.js ``MaxHeap``) in an order that
@@ -99,10 +100,13 @@ PRESET_DECODERS = {"coral": decode_multiple_poses_coral, "tfjs": decode_multiple
 def append_multi_pose_decoder(graph: gs.Graph, heatmaps: gs.Variable, short_offsets: gs.Variable,
                               displacements: gs.Variable, grid: tuple[int, int],
                               output_stride: int, settings: MultiPoseSettings,
-                              prefix: str = "multi_pose/") -> dict[str, gs.Variable]:
+                              prefix: str = "multi_pose/",
+                              finite_heads: bool = False) -> dict[str, gs.Variable]:
     """Append multi-pose decoding of the three NHWC float32 heads to ``graph``.
 
-    ``grid``: the heads' (h, w) (``Heads.grid``). Returns {"keypoints": [N,P,17,3]
+    ``grid``: the heads' (h, w) (``Heads.grid``); ``finite_heads``: the heads are known
+    finite and the heatmaps within +-HEATMAP_LIMIT (``attach.heads_are_finite``), so no
+    clipping or replacing pass runs. Returns {"keypoints": [N,P,17,3]
     (y, x, score; input pixels), "pose_scores": [N,P], "pose_count": [N] int32},
     P = ``settings.max_poses``.
     """
@@ -114,7 +118,7 @@ def append_multi_pose_decoder(graph: gs.Graph, heatmaps: gs.Variable, short_offs
     heads = {"heatmaps": heatmaps, "short_offsets": short_offsets,
              "displacements": displacements}
     outputs = PRESET_DECODERS[settings.preset](GraphBuilder(graph, prefix), layout, settings,
-                                               heads)
+                                               heads, finite_heads)
     batch = (heatmaps.shape or ["N"])[0]
     for spec in multi_pose_outputs(settings.max_poses):
         outputs[spec.name].dtype = np.dtype(spec.dtype)

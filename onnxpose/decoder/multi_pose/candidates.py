@@ -2,8 +2,8 @@
 
 A (2 * local_maximum_radius + 1)^2 MaxPool (2-D, on the heatmaps transposed to
 NCHW and back: the 3-D NHWC form is refused by onnxruntime-web's WebGPU EP) finds local maxima (a cell is kept when
-it equals its window maximum, so ties are allowed), a threshold keeps the good
-ones, ``TopK`` takes the K best over all cells and keypoints (equal scores:
+it equals its window maximum, so ties are allowed) at least the threshold (one
+comparison with the larger of the two), ``TopK`` takes the K best over all cells and keypoints (equal scores:
 lower scan index (y, x, keypoint) first), or ``heap_order`` replays Coral's
 heap. K = min(``settings.candidates``, the largest number of candidates of an
 image in the batch), at least 1.
@@ -54,9 +54,9 @@ def build_part_with_score_queue(gb: GraphBuilder, scores, threshold, h: int, w: 
     pooled = gb.max_pool(nchw, [2 * r + 1, 2 * r + 1], "candidates/window_max",
                          pads=[r, r, r, r])
     pooled = gb.transpose(pooled, [0, 2, 3, 1], "candidates/window_max_nhwc")
-    is_max = gb.greater_or_equal(scores, pooled, "candidates/is_local_max")
-    above = gb.greater_or_equal(scores, np.float32(threshold), "candidates/above_threshold")
-    is_candidate = gb.logical_and(is_max, above, "candidates/mask")
+    # a local maximum (equal to its window's maximum) at least the threshold: at least both
+    floor = gb.maximum(pooled, np.float32(threshold), "candidates/window_max_or_threshold")
+    is_candidate = gb.greater_or_equal(scores, floor, "candidates/mask")
     masked = gb.where(is_candidate, scores, np.float32(-np.inf), "candidates/masked_scores")
     size = h * w * K17
     flat_mask = gb.reshape(is_candidate, [0, size], "candidates/flat_mask")

@@ -69,12 +69,12 @@ def follow_edges(gb: GraphBuilder, ctx: Context, start, mid_base, short_base, up
 
 
 def decode_multiple_poses_coral(gb: GraphBuilder, grid: Grid, settings: MultiPoseSettings,
-                                heads: dict):
+                                heads: dict, finite: bool = False):
     """The coral preset's outputs (see ``scoring.pack_poses``)."""
     radius = np.float32(np.float32(settings.nms_radius) / np.float32(grid.stride))
     squared_radius = np.float32(radius * radius)
     ctx, roots = setup(gb, grid, settings, heads, coral_logodds(settings.score_threshold),
-                       heat_values, CORNERS)
+                       heat_values, CORNERS, finite)
     keypoint = roots.keypoint
     refined = gb.add(roots.cell_yx, gb.div(roots.offsets, np.float32(grid.stride),
                                            "roots/short_blocks"), "roots/refined")

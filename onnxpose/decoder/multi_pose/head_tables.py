@@ -1,11 +1,19 @@
 """The heads as flat per-image lookup tables, and lookups in them.
 
-The heads are looked up where they lie, as flat per-image tables padded by one
-edge row and column (a cell's right and lower neighbours, clamped to the
-grid): one table holds both offset heads, one the heat values. A lookup is one
-``GatherElements`` per image at flat indices computed by one GEMM. No table is
-re-laid out. (The references read ``heads[y, x, channel]``; these are the
-vectorized reads behind ``sample_bilinear`` and TF.js's nearest-cell reads.)
+The heads are looked up where they lie, as flat per-image lookup tables, one per
+head (short offsets, displacements, heat values). Bilinear sampling (Coral) reads
+a cell's right and lower neighbours, so its tables are padded by one edge row and
+column (the neighbours clamped to the grid); nearest-cell reads (TF.js) take the
+heads as they are (a reshape, no copy). A lookup is one ``GatherElements`` per
+image at flat indices computed by one GEMM. No table is re-laid out. (The
+references read ``heads[y, x, channel]``; these are the vectorized reads behind
+``sample_bilinear`` and TF.js's nearest-cell reads.)
+
+A pass over a whole head costs far more inside a model than its one node suggests
+(it runs on the caches the backbone has just evicted), so the tables take as few
+passes as they can: the offset heads are not concatenated, nearest-cell tables are
+not padded, and no finite-value pass runs when the heads are known finite
+(``finite``: dequantized 8-bit heads, ``onnxpose.decoder.attach.heads_are_finite``).
 """
 
 from __future__ import annotations
@@ -20,8 +28,9 @@ from onnxpose.decoder.ops import GraphBuilder
 from onnxpose.keypoints import NUM_EDGES, NUM_KEYPOINTS
 
 K17 = NUM_KEYPOINTS
-OFFSET_CHANNELS = 2 * K17 + 4 * NUM_EDGES      # short offsets (34), then displacements (64)
-SHORT_X = K17                                  # short offset x of keypoint t: channel t + 17
+SHORT_CHANNELS = 2 * K17                     # short offsets: y of keypoint t at t, x at t + 17
+DISPLACEMENT_CHANNELS = 4 * NUM_EDGES        # displacements (channels: ``skeleton``)
+SHORT_X = K17                                # short offset x of keypoint t: channel t + 17
 
 
 @dataclass(frozen=True)
@@ -36,7 +45,6 @@ class HeadTable:
     per_image: gs.Variable
     cols: int
     channels: int
-    first_channel: int = 0  # where this head's channels start (heads can share a table)
 
     def offsets(self, channel_offsets, corners=((0, 0),)) -> np.ndarray:
         """Flat offsets of (corner, channel offset) pairs from a cell's first value of this
@@ -45,8 +53,7 @@ class HeadTable:
 
     def offsets_at(self, channels: np.ndarray, corners=((0, 0),)) -> np.ndarray:
         """``offsets`` per row of ``channels`` [..., c]: [..., len(corners) * c] float32."""
-        corner = np.array([(dy * self.cols + dx) * self.channels + self.first_channel
-                           for dy, dx in corners])
+        corner = np.array([(dy * self.cols + dx) * self.channels for dy, dx in corners])
         flat = corner[:, None] + np.asarray(channels)[..., None, :]        # [..., corners, c]
         return flat.reshape(*flat.shape[:-2], -1).astype(np.float32)
 
@@ -58,20 +65,29 @@ def pad_edge(gb: GraphBuilder, head, name: str):
 
 
 def head_tables(gb: GraphBuilder, per_image, w: int, clipped, short_offsets, displacements,
-                heat_values):
-    """The heads made finite and laid out as padded flat lookup tables: (the finite
-    heatmaps, short-offset table, displacement table, heat table). ``clipped``: the
-    clipped heatmaps; ``heat_values(gb, heatmaps)``: what keypoint scores are sampled from
-    (the preset's)."""
-    offsets = gb.concat([short_offsets, displacements], 3, "tables/offsets")
-    heatmaps = finite_heatmaps(gb, clipped)
-    offsets = pad_edge(gb, finite_field(gb, offsets, "offsets"), "offsets")
-    offsets = gb.reshape(offsets, per_image, "tables/offsets_flat")
-    short = HeadTable(offsets, per_image, w + 1, OFFSET_CHANNELS)
-    mid = HeadTable(offsets, per_image, w + 1, OFFSET_CHANNELS, first_channel=2 * K17)
-    heat = pad_edge(gb, heat_values(gb, heatmaps), "tables/heat")
-    heat = HeadTable(gb.reshape(heat, per_image, "tables/heat_flat"), per_image, w + 1, K17)
-    return heatmaps, short, mid, heat
+                heat_values, padded: bool, finite: bool):
+    """The heads laid out as flat lookup tables: (the finite heatmaps, short-offset table,
+    displacement table, heat table). ``clipped``: the clipped heatmaps;
+    ``heat_values(gb, heatmaps)``: what keypoint scores are sampled from (the preset's);
+    ``padded``: every table padded by an edge row and column (bilinear reads);
+    ``finite``: the heads are known finite (no replacing passes)."""
+    heatmaps = clipped if finite else finite_heatmaps(gb, clipped)
+    cols = w + 1 if padded else w
+
+    def table(head, channels: int, name: str) -> HeadTable:
+        if padded:
+            head = pad_edge(gb, head, f"tables/{name}")
+        # Flatten, not Reshape: onnxruntime 1.31's QDQ propagation aborts the process when a
+        # DequantizeLinear -> Reshape output is read inside a Loop body (tests/test_layers.py)
+        flat = gb.op("Flatten", [head], f"tables/{name}_flat", {"axis": 1})
+        return HeadTable(flat, per_image, cols, channels)
+
+    def field(head, name: str):
+        return head if finite else finite_field(gb, head, name)
+
+    return (heatmaps, table(field(short_offsets, "short_offsets"), SHORT_CHANNELS, "short"),
+            table(field(displacements, "displacements"), DISPLACEMENT_CHANNELS, "displacements"),
+            table(heat_values(gb, heatmaps), K17, "heat"))
 
 
 def lookup(gb: GraphBuilder, table: HeadTable, cell, base, k: int, name):

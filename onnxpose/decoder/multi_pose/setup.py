@@ -35,15 +35,16 @@ class Roots:
 
 
 def setup(gb: GraphBuilder, grid: Grid, settings: MultiPoseSettings, heads: dict, threshold,
-          heat_values, corners: tuple) -> tuple[Context, Roots]:
+          heat_values, corners: tuple, finite: bool = False) -> tuple[Context, Roots]:
     """``heads``: heatmaps, short_offsets, displacements (NHWC float32); candidates are
     logits at least ``threshold``; ``heat_values(gb, heatmaps)``: what keypoint scores are
-    sampled from."""
-    clipped = clipped_heatmaps(gb, heads["heatmaps"])
+    sampled from; ``finite``: the heads are known finite and within +-HEATMAP_LIMIT (no
+    clipping, no replacing passes: ``onnxpose.decoder.attach.heads_are_finite``)."""
+    clipped = heads["heatmaps"] if finite else clipped_heatmaps(gb, heads["heatmaps"])
     batch: Batch = batch_context(gb, clipped)
     heatmaps, short, mid, heat = head_tables(gb, batch.per_image, grid.w, clipped,
                                              heads["short_offsets"], heads["displacements"],
-                                             heat_values)
+                                             heat_values, len(corners) > 1, finite)
     index, valid, k, m = build_part_with_score_queue(gb, heatmaps, threshold, grid.h, grid.w,
                                                      grid.k, grid.m, settings)
     ctx = Context(grid, settings, corners, batch, short, mid, heat, k, m,

@@ -51,11 +51,11 @@ def traverse_to_target_keypoint(gb: GraphBuilder, ctx: Context, start, mid_base,
 
 
 def decode_multiple_poses_tfjs(gb: GraphBuilder, grid: Grid, settings: MultiPoseSettings,
-                               heads: dict):
+                               heads: dict, finite: bool = False):
     """The tfjs preset's outputs (see ``scoring.pack_poses``)."""
     squared_radius = np.float32(np.float32(settings.nms_radius) ** 2)
     ctx, roots = setup(gb, grid, settings, heads, logit(settings.score_threshold), heat_values,
-                       CORNERS)
+                       CORNERS, finite)
     keypoint = roots.keypoint
     root_points = gb.add(gb.mul(roots.cell_yx, np.float32(grid.stride), "roots/cell_px"),
                          roots.offsets, "roots/points")

@@ -1,0 +1,97 @@
+"""Dequantized 8-bit heads: the multi-pose decoder leaves out the clipping and finite-value
+passes (they could not change a value), and the built model loads and runs in onnxruntime
+with its default optimizations (in a child process: onnxruntime 1.31's QDQ propagation
+aborts the process on a DequantizeLinear -> Reshape whose output a Loop body reads)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from PIL import Image
+
+from onnxpose.build import build_model
+from onnxpose.decoder.attach import heads_are_finite
+from onnxpose.decoder.decoder_only import decoder_only_model
+from onnxpose.heads.quantization import Quantization
+from onnxpose.spec import MultiPoseSettings
+
+# node name parts of onnxpose.decoder.finite_heads' passes
+FINITE_PASSES = ("heatmaps_clipped", "_is_number", "_minus_itself", "_is_finite")
+
+RUN_IN_CHILD = """
+import sys, numpy as np, onnxruntime as ort
+session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+image = np.load(sys.argv[2])
+values = session.run(None, {session.get_inputs()[0].name: image})
+np.savez(sys.argv[3], **{o.name: v for o, v in zip(session.get_outputs(), values)})
+"""
+
+
+def finite_pass_nodes(model: onnx.ModelProto) -> list[str]:
+    return [n.name for n in model.graph.node
+            if n.name.startswith("multi_pose/") and any(p in n.name for p in FINITE_PASSES)]
+
+
+@pytest.fixture(scope="module", params=["coral", "tfjs"])
+def built(request, tmp_path_factory, quant_tflite):
+    """(preset, the built model, the same model with its float heads kept as outputs)."""
+    out = tmp_path_factory.mktemp(f"quantized_{request.param}")
+    settings = MultiPoseSettings.for_preset(request.param)
+    plain, kept = out / "plain.onnx", out / "kept.onnx"
+    build_model(quant_tflite, plain, decoder="multi", multi=settings)
+    build_model(quant_tflite, kept, decoder="multi", multi=settings, keep_heads=True,
+                validate=False)
+    return request.param, plain, kept
+
+
+def test_dequantized_heads_take_no_finite_passes(built):
+    _, plain, _ = built
+    assert finite_pass_nodes(onnx.load(str(plain))) == []
+
+
+def test_float_heads_keep_the_finite_passes():
+    model = decoder_only_model((23, 31), 16, MultiPoseSettings.for_preset("tfjs"))
+    assert len(finite_pass_nodes(model)) >= 5
+
+
+def test_built_model_loads_and_decodes_with_default_optimizations(built, test_image, tmp_path):
+    """Loaded by a child process with onnxruntime's defaults (so an abort fails this test, not
+    the run), it decodes the photo exactly as the same graph whose DequantizeLinear outputs
+    are also model outputs (which keeps the optimizer off them)."""
+    _, plain, kept = built
+    session = ort.InferenceSession(str(kept), providers=["CPUExecutionProvider"])
+    _, height, width, _ = session.get_inputs()[0].shape
+    image = np.asarray(Image.open(test_image).convert("RGB").resize((width, height)))[None]
+    np.save(tmp_path / "image.npy", image)
+    child = subprocess.run([sys.executable, "-c", RUN_IN_CHILD, str(plain),
+                            str(tmp_path / "image.npy"), str(tmp_path / "out.npz")],
+                           capture_output=True, text=True, timeout=300)
+    assert child.returncode == 0, child.stderr[-2000:]
+    got = np.load(tmp_path / "out.npz")
+    expected = dict(zip([o.name for o in session.get_outputs()],
+                        session.run(None, {session.get_inputs()[0].name: image})))
+    assert int(got["pose_count"][0]) >= 2
+    for name in ("keypoints", "pose_scores", "pose_count"):
+        np.testing.assert_array_equal(got[name], expected[name])
+
+
+def _heads(*quantizations):
+    names = ["heatmaps", "short_offsets", "displacements"]
+    return SimpleNamespace(heatmaps=names[0], short_offsets=names[1], displacements=(names[2],),
+                           quantization={n: q for n, q in zip(names, quantizations) if q})
+
+
+def test_heads_are_finite_only_when_every_head_is_bounded_8_bit():
+    q = Quantization(0.078, 128, "uint8")
+    assert heads_are_finite(_heads(q, q, q))
+    assert not heads_are_finite(_heads(q, q, None))                         # a float head
+    assert not heads_are_finite(_heads(Quantization(float("inf"), 0, "int8"), q, q))
+    # heatmaps that could reach past +-HEATMAP_LIMIT still need the clip
+    assert not heads_are_finite(_heads(Quantization(100.0, 0, "int8"), q, q))
+    assert heads_are_finite(_heads(Quantization(1.0, -128, "int8"), q, q))
