@@ -53,10 +53,10 @@ def build_part_with_score_queue(gb: GraphBuilder, scores, threshold, h: int, w: 
     nchw = gb.transpose(scores, [0, 3, 1, 2], "candidates/scores_nchw")         # [N,17,h,w]
     pooled = gb.max_pool(nchw, [2 * r + 1, 2 * r + 1], "candidates/window_max",
                          pads=[r, r, r, r])
-    pooled = gb.transpose(pooled, [0, 2, 3, 1], "candidates/window_max_nhwc")
     # a local maximum (equal to its window's maximum) at least the threshold: at least both
     floor = gb.maximum(pooled, np.float32(threshold), "candidates/window_max_or_threshold")
-    is_candidate = gb.greater_or_equal(scores, floor, "candidates/mask")
+    is_candidate = gb.transpose(gb.greater_or_equal(nchw, floor, "candidates/mask_nchw"),
+                                [0, 2, 3, 1], "candidates/mask")    # (bool: 1/4 of the bytes)
     masked = gb.where(is_candidate, scores, np.float32(-np.inf), "candidates/masked_scores")
     size = h * w * K17
     flat_mask = gb.reshape(is_candidate, [0, size], "candidates/flat_mask")

@@ -23,8 +23,10 @@ CORNERS = ((0, 0),)
 
 
 def heat_values(gb: GraphBuilder, heatmaps):
-    """What keypoint scores are sampled from: the part scores (sigmoids)."""
-    return gb.sigmoid(heatmaps, "tables/part_scores")
+    """What keypoint scores are sampled from: the logits (TF.js samples the part scores,
+    their sigmoids; the sigmoid of a sampled logit is the same value, and taking it after
+    the lookup saves a pass over the whole heatmaps)."""
+    return heatmaps
 
 
 def strided_index_near_point(gb: GraphBuilder, ctx: Context, points, upper, name):
@@ -72,7 +74,8 @@ def decode_multiple_poses_tfjs(gb: GraphBuilder, grid: Grid, settings: MultiPose
     sampled = lookup(gb, ctx.heat, cell, part_base, 1, "score")
     sampled = gb.reshape(sampled, batch_shape(gb, ctx.batch, K17), "score/sampled")
     is_root = is_root_keypoint(gb, keypoint)
-    keypoint_scores = gb.where(is_root, root_scores, sampled, "score/keypoint_scores")
+    keypoint_scores = gb.sigmoid(gb.where(is_root, root_scores, sampled, "score/keypoint_logits"),
+                                 "score/keypoint_scores")
 
     base = gb.cast(gb.unsqueeze(roots.valid, [-1], "nms/base_3d"), np.float32, "nms/base")
     keep = accepted_roots(gb, ctx, points, root_points, is_root, base, squared_radius)
