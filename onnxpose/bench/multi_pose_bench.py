@@ -8,7 +8,8 @@
   heads have), so the heap tie orders have work to do;
 * runners for decoder-only models, the TFLite interpreter + numpy multi-pose decoding,
   and the real TF.js ``decodeMultiplePoses`` timed inside node;
-* ``power_fit``: the exponent of a growth curve.
+* ``power_fit``: the exponent of a growth curve; ``slope_ratio``: its cost per unit past a
+  point over the cost per unit before it (1 for a line, above 1 when it grows faster).
 """
 
 from __future__ import annotations
@@ -216,3 +217,15 @@ def power_fit(xs, ys) -> dict:
     slope, intercept = (np.polyfit(xs, ys, 1) if len(xs) >= 2 else (math.nan, math.nan))
     return {"exponent": exponent, "slope_per_unit_ms": float(slope),
             "intercept_ms": float(intercept)}
+
+
+def slope_ratio(xs, ys, at: float) -> float:
+    """(y(last) - y(at)) / (x(last) - at) over (y(at) - y(first)) / (at - x(first)): the cost
+    per unit of x past ``at`` over the cost per unit before it (1 for a line; a power law
+    y = x**p from 0 gives ((last**p - at**p) / (last - at)) / at**(p - 1)). NaN when the cost
+    before ``at`` is not positive."""
+    xs, ys = [float(x) for x in xs], [float(y) for y in ys]
+    i = xs.index(float(at))
+    before = (ys[i] - ys[0]) / (xs[i] - xs[0])
+    after = (ys[-1] - ys[i]) / (xs[-1] - xs[i])
+    return after / before if before > 0 else math.nan
