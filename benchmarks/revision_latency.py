@@ -2,13 +2,17 @@
 """The multi-pose models of two revisions side by side: the same shared PoseNet built by
 an earlier revision of onnxpose (``--base``, default the last commit before the decoder
 was split into phases) and by this tree, timed in one process in alternating blocks
-(CPU, batch 1, the shared photo), so that a refactoring can show it costs nothing.
+(CPU, the shared photo), together with the raw model (all heads out), so that a change
+shows what it saves or costs with both revisions on the same machine state.
 
-For each preset (coral, tfjs, coral with the heap tie order) and each revision: the
-median latency of the full built model, and the ratio this/base. The base models are
-built by the base revision's own code in a child process (a temporary ``git worktree``).
+For each variant (``--variants``: names of ``onnxpose.bench.multi_pose_bench.PRESET_OVERRIDES``,
+default coral-scan, tfjs-scan, coral-heap) and each batch (``--batch``, default 1): the
+median latency of the full built model of each revision, the decode each adds to the raw
+model (full - raw, and over raw), and the ratio this/base. The base models are built by
+the base revision's own code in a child process (a temporary ``git worktree``).
 
-    python3 benchmarks/revision_latency.py [--base 6641c40] [--runs 300] [--warmup 20]
+    python3 benchmarks/revision_latency.py [--base 6641c40] [--variants coral-scan,...]
+        [--batch 1,8] [--runs 300] [--warmup 20] [--out FILE]
 """
 
 from __future__ import annotations
@@ -24,13 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from onnxpose.bench.latency_script import (REPO, RESULTS, missing_model, parse_args,  # noqa: E402
                                            prepare_model, write_result)
+from onnxpose.bench.multi_pose_bench import PRESET_OVERRIDES  # noqa: E402
 
 DEFAULT_OUT = RESULTS / "revision_latency.json"
 BASE = "6641c40"
-#: preset -> (preset name, settings overrides); every variant has at most 64 candidates on the
-#: shared photo, so the base revision's cap of 64 and this tree's "all" build the same decoder
-VARIANTS = {"coral": ("coral", {}), "tfjs": ("tfjs", {}),
-            "coral-heap": ("coral", {"tie_order": "heap"})}
+DEFAULT_VARIANTS = "coral-scan,tfjs-scan,coral-heap"
 # run inside the base worktree: build each variant with that revision's build_model
 BUILD = """
 import json, sys
@@ -48,26 +50,66 @@ for name, (preset, overrides) in variants.items():
 """
 
 
-def build_base(base: str, model: Path, out: Path, tmp: Path) -> None:
+def base_overrides(preset: str, overrides: dict) -> dict:
+    """What the base revision is told: a scan tie order is its only order before tie orders
+    existed, so ``tie_order="scan"`` is left out (the preset's default there and here)."""
+    return {k: v for k, v in overrides.items() if (k, v) != ("tie_order", "scan")}
+
+
+def build_base(base: str, model: Path, out: Path, tmp: Path, variants: dict) -> None:
     tree = tmp / "base"
     subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(tree), base],
                    check=True)
+    told = {name: (preset, base_overrides(preset, o)) for name, (preset, o) in variants.items()}
     try:
-        subprocess.run([sys.executable, "-c", BUILD, str(model), str(out), json.dumps(VARIANTS)],
+        subprocess.run([sys.executable, "-c", BUILD, str(model), str(out), json.dumps(told)],
                        cwd=tree, check=True)
     finally:
         subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
                        check=False)
 
 
-def main(argv=None) -> int:
+def parse_all(argv):
     import argparse
-    base_parser = argparse.ArgumentParser(add_help=False)
-    base_parser.add_argument("--base", default=BASE)
-    known, rest = base_parser.parse_known_args(argv)
+    own = argparse.ArgumentParser(add_help=False)
+    own.add_argument("--base", default=BASE)
+    own.add_argument("--variants", default=DEFAULT_VARIANTS)
+    own.add_argument("--batch", default="1")
+    known, rest = own.parse_known_args(argv)
+    names = [v for v in known.variants.split(",") if v]
+    unknown = [v for v in names if v not in PRESET_OVERRIDES]
+    if unknown or not names:
+        raise SystemExit(f"revision_latency: --variants: unknown {unknown or 'empty'}; "
+                         f"choose from {','.join(PRESET_OVERRIDES)}")
+    try:
+        batches = [int(b) for b in known.batch.split(",")]
+    except ValueError:
+        batches = []
+    if not batches or min(batches) < 1:
+        raise SystemExit(f"revision_latency: --batch: {known.batch!r} is not a list of sizes >= 1")
     args = parse_args(__doc__.splitlines()[0], DEFAULT_OUT, rest)
+    return known.base, {n: PRESET_OVERRIDES[n] for n in names}, batches, args
 
+
+def summarize_batch(medians: dict, variants: dict) -> dict:
+    raw = medians["raw-all"]
+    rows = {}
+    for name in variants:
+        base, this = medians[f"base-{name}"], medians[f"this-{name}"]
+        rows[name] = {"base_ms": base, "this_ms": this, "this_over_base": round(this / base, 4),
+                      "base_added_ms": base - raw, "this_added_ms": this - raw,
+                      "base_added_over_raw": (base - raw) / raw,
+                      "this_added_over_raw": (this - raw) / raw}
+        print(f"{name:<20} base {base:8.3f} ms (+{base - raw:6.3f}, {100 * (base - raw) / raw:5.1f}"
+              f" %)  this {this:8.3f} ms (+{this - raw:6.3f}, {100 * (this - raw) / raw:5.1f} %)"
+              f"  this/base {this / base:.3f}")
+    return {"raw_all_ms": raw, "variants": rows}
+
+
+def main(argv=None) -> int:
+    base, variants, batches, args = parse_all(argv)
     from onnxpose.bench.cases import CaseSpec, OrtRunner
+    from onnxpose.bench.models import make_inputs
     from onnxpose.bench.options import CPU, session_options
     from onnxpose.bench.timing import measure_group
     from onnxpose.build import build_model
@@ -76,31 +118,38 @@ def main(argv=None) -> int:
     if missing_model("revision_latency", args):
         return 2
     options = session_options(args.threads)
+    measured, table = {}, {}
     with tempfile.TemporaryDirectory(prefix="onnxpose-revisions-") as tmp:
         tmp = Path(tmp)
         (tmp / "base_models").mkdir()
-        build_base(known.base, args.model, tmp / "base_models", tmp)
-        system, _, _, feed = prepare_model(args, tmp, multi=True)
-        runners = {}
-        for name, (preset, overrides) in VARIANTS.items():
-            this = tmp / f"this_{name}.onnx"
-            build_model(args.model, this, decoder="multi",
+        build_base(base, args.model, tmp / "base_models", tmp, variants)
+        system, prepared, _, _ = prepare_model(args, tmp, multi=True)
+        paths = {"raw-all": prepared.raw["raw_all"].path}
+        for name, (preset, overrides) in variants.items():
+            paths[f"this-{name}"] = tmp / f"this_{name}.onnx"
+            build_model(args.model, paths[f"this-{name}"], decoder="multi",
                         multi=MultiPoseSettings.for_preset(preset, **overrides))
-            for revision, path in (("base", tmp / "base_models" / f"{name}.onnx"),
-                                   ("this", this)):
-                case = f"{revision}-{name}"
-                runners[case] = OrtRunner(CaseSpec(case, f"{name} built by {revision}", "multi",
-                                                   None), path, CPU, [CPU], options, feed,
-                                          False, None)
-        measured = measure_group(runners, args.runs, args.warmup)
-    medians = {name: statistics.median(m.samples_ms) for name, m in measured.items()}
-    ratios = {name: round(medians[f"this-{name}"] / medians[f"base-{name}"], 4)
-              for name in VARIANTS}
-    for name in VARIANTS:
-        print(f"{name:<11} base {medians[f'base-{name}']:7.3f} ms  this "
-              f"{medians[f'this-{name}']:7.3f} ms  this/base {ratios[name]:.3f}")
-    write_result(args, argv, "onnxpose.revision_latency/1", "revision_latency",
-                 {"base": known.base, "ratio_this_to_base": ratios}, measured, system)
+            paths[f"base-{name}"] = tmp / "base_models" / f"{name}.onnx"
+        inputs = make_inputs(prepared.info, batches, args.image)
+        for batch in batches:
+            feed = {prepared.info.input_name: inputs[batch]}
+            runners = {case: OrtRunner(CaseSpec(case, case, "multi", None), path, CPU, [CPU],
+                                       options, feed, False, None)
+                       for case, path in paths.items()}
+            print(f"batch {batch}: timing {len(runners)} cases x {args.runs} runs",
+                  file=sys.stderr)
+            group = measure_group(runners, args.runs, args.warmup)
+            for case, m in group.items():
+                if m.error:
+                    print(f"revision_latency: error: {case}: {m.error}", file=sys.stderr)
+                    return 2
+                measured[f"batch{batch}/{case}"] = m
+            print(f"batch {batch}:")
+            table[batch] = summarize_batch({c: statistics.median(m.samples_ms)
+                                            for c, m in group.items()}, variants)
+    write_result(args, argv, "onnxpose.revision_latency/2", "revision_latency",
+                 {"base": base, "batch": batches, "variants": list(variants),
+                  "by_batch": {str(b): t for b, t in table.items()}}, measured, system)
     return 0
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Fill the results section of benchmarks/README.md from the committed result files.
 
-Reads benchmarks/results/<label>/bench.json, single_pose_latency.json and
-multi_pose_latency.json and
+Reads benchmarks/results/<label>/bench.json, single_pose_latency.json, the multi-pose
+files (multi_pose_latency, _growth, _peers and _revision .json) and
 rewrites the text between the ``<!-- results:start -->`` and
 ``<!-- results:end -->`` markers, so every number in the README comes from
 those files.
@@ -157,7 +157,30 @@ def section(label: str) -> str:
         for section_name, med in peers["median_ms"].items():
             lines += ["", f"| {section_name} | ms |", "| --- | ---: |"]
             lines += [f"| `{name}` | {ms(v)} |" for name, v in sorted(med.items(), key=lambda kv: kv[1])]
+    lines += revision_lines(folder, label)
     return "\n".join(lines)
+
+
+def revision_lines(folder: Path, label: str) -> list[str]:
+    """The before/after table of ``multi_pose_revision.json`` (``revision_latency.py``)."""
+    path = folder / "multi_pose_revision.json"
+    if not path.exists():
+        return []
+    rev = json.loads(path.read_text())
+    lines = ["", f"`revision_latency.py` ([`multi_pose_revision.json`](results/{label}/"
+             f"multi_pose_revision.json), {rev['created']}, median of {rev['runs']} runs, CPU; "
+             f"command `{rev['command']}`): the built models of revision `{rev['base']}` "
+             "(base) and of this tree, timed together with the raw model; decode added = "
+             "built − raw-all:", "",
+             "| batch | variant | raw-all ms | base: added ms (share) | this: added ms (share) "
+             "| this / base (full model) |", "| ---: | --- | ---: | ---: | ---: | ---: |"]
+    for batch, table in rev["by_batch"].items():
+        for name, row in table["variants"].items():
+            lines.append(f"| {batch} | `{name}` | {ms(table['raw_all_ms'])} | "
+                         f"{ms(row['base_added_ms'])} ({100 * row['base_added_over_raw']:.1f} %) | "
+                         f"{ms(row['this_added_ms'])} ({100 * row['this_added_over_raw']:.1f} %) | "
+                         f"{row['this_over_base']:.3f} |")
+    return lines
 
 
 def main(argv=None) -> int:
