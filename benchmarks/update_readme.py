@@ -139,12 +139,24 @@ def section(label: str) -> str:
         lines += ["", f"`multi_pose_growth.py` ([`multi_pose_growth.json`](results/{label}/"
                   f"multi_pose_growth.json), {growth['created']}; command `{growth['command']}`): "
                   f"{'no curve grows faster than linearly' if growth['check']['ok'] else 'superlinear: ' + '; '.join(growth['check']['violations'])}.",
-                  "", "| preset | exponent: candidates | grid | batch | per candidate | heap replay per candidate |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+                  "", "Candidates: r = cost per candidate from 64 to 256 over the cost per "
+                  "candidate from 0 to 64 (checked: r ≤ "
+                  f"{growth.get('max_slope_ratio', 1.5)}); p = the exponent of a power law fitted "
+                  f"(log-log) to the decode time over the grid and the batch (checked: p ≤ "
+                  f"{growth['max_exponent']}); the per-candidate cost is the slope of a line over "
+                  "0-256 candidates.", "",
+                  "| preset | decoder alone at 0 / 64 / 256 candidates | r | p: grid | p: batch "
+                  "| per candidate | heap replay per candidate |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for preset, pc in growth["per_candidate"].items():
-            f = {curve: growth["fits"][curve][preset]["exponent"] for curve in growth["fits"]}
+            fits = {curve: growth["fits"][curve][preset] for curve in growth["fits"]}
+            curve = growth["curves"]["candidates"][preset]
+            at = dict(zip(curve["x"], curve["ms"]))
             extra = pc.get("heap_extra_ms_per_candidate")
-            lines.append(f"| `{preset}` | {f['candidates']:.2f} | {f['grid']:.2f} | {f['batch']:.2f} | "
+            r = fits["candidates"].get("slope_ratio", float("nan"))
+            lines.append(f"| `{preset}` | {ms(at[0])} / {ms(at[64])} / {ms(at[256])} ms | "
+                         f"{r:.2f} | {fits['grid']['exponent']:.2f} | "
+                         f"{fits['batch']['exponent']:.2f} | "
                          f"{1000 * pc['slope_ms_per_candidate']:.1f} µs | "
                          + (f"{1000 * extra:.1f} µs |" if extra is not None else "— |"))
         lines += ["", f"![growth](results/{label}/multi_pose_growth.png)"]
