@@ -141,7 +141,7 @@ def section(label: str) -> str:
                   f"{'no curve grows faster than linearly' if growth['check']['ok'] else 'superlinear: ' + '; '.join(growth['check']['violations'])}.",
                   "", "Candidates: r = cost per candidate from 64 to 256 over the cost per "
                   "candidate from 0 to 64 (checked: r ≤ "
-                  f"{growth.get('max_slope_ratio', 1.5)}); p = the exponent of a power law fitted "
+                  f"{growth['max_slope_ratio']}); p = the exponent of a power law fitted "
                   f"(log-log) to the decode time over the grid and the batch (checked: p ≤ "
                   f"{growth['max_exponent']}); the per-candidate cost is the slope of a line over "
                   "0-256 candidates.", "",
@@ -153,7 +153,7 @@ def section(label: str) -> str:
             curve = growth["curves"]["candidates"][preset]
             at = dict(zip(curve["x"], curve["ms"]))
             extra = pc.get("heap_extra_ms_per_candidate")
-            r = fits["candidates"].get("slope_ratio", float("nan"))
+            r = fits["candidates"]["slope_ratio"]
             lines.append(f"| `{preset}` | {ms(at[0])} / {ms(at[64])} / {ms(at[256])} ms | "
                          f"{r:.2f} | {fits['grid']['exponent']:.2f} | "
                          f"{fits['batch']['exponent']:.2f} | "

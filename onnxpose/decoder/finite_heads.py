@@ -6,10 +6,10 @@ Heatmaps are clipped (``Clip`` keeps NaN), then NaN logits and non-finite offset
 replaced: two element-wise nodes for the heatmaps, three for the offsets (0.03-0.06 ms on
 the shared photo's heads, decoder alone; more inside the full model, where each is a pass
 over a whole head on cold caches). The multi-pose decoder leaves them out when the heads
-are known finite (``onnxpose.decoder.attach.heads_are_finite``: dequantized 8-bit heads). NaN is found as ``x != x``
-(no ``IsNaN``: onnxruntime's OpenVINO EP and the WebGPU EP have no kernel for it), and no
-``If`` asks first whether anything is not finite: an ``If`` made onnxruntime's OpenVINO EP
-split the graph into pieces it then could not load.
+are known finite (``onnxpose.decoder.attach.heads_are_finite``: dequantized 8-bit heads).
+NaN is found as ``x != x`` (no ``IsNaN``: onnxruntime's OpenVINO EP and the WebGPU EP have
+no kernel for it), and no ``If`` asks first whether anything is not finite: an ``If`` made
+onnxruntime's OpenVINO EP split the graph into pieces it then could not load.
 """
 
 from __future__ import annotations
