@@ -1,7 +1,9 @@
 """Dequantized 8-bit heads: the multi-pose decoder leaves out the clipping and finite-value
 passes (they could not change a value), and the built model loads and runs in onnxruntime
 with its default optimizations (in a child process: onnxruntime 1.31's QDQ propagation
-aborts the process on a DequantizeLinear -> Reshape whose output a Loop body reads)."""
+aborts the process on a DequantizeLinear -> Reshape whose output a Loop body reads), with
+the candidates' pool on float values (``benchmarks/candidate_pool.py``: onnxruntime's pool
+on the dequantized uint8 heatmap is far slower than the float one)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,13 @@ session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
 image = np.load(sys.argv[2])
 values = session.run(None, {session.get_inputs()[0].name: image})
 np.savez(sys.argv[3], **{o.name: v for o, v in zip(session.get_outputs(), values)})
+"""
+
+WRITE_OPTIMIZED_IN_CHILD = """
+import sys, onnxruntime as ort
+options = ort.SessionOptions()
+options.optimized_model_filepath = sys.argv[2]
+ort.InferenceSession(sys.argv[1], options, providers=["CPUExecutionProvider"])
 """
 
 
@@ -95,3 +104,20 @@ def test_heads_are_finite_only_when_every_head_is_bounded_8_bit():
     # heatmaps that could reach past +-HEATMAP_LIMIT still need the clip
     assert not heads_are_finite(_heads(Quantization(100.0, 0, "int8"), q, q))
     assert heads_are_finite(_heads(Quantization(1.0, -128, "int8"), q, q))
+
+
+def test_candidate_pool_stays_float_after_onnxruntime_optimizes(built, tmp_path):
+    """onnxruntime's QDQ transformers turn DequantizeLinear -> MaxPool into a pool on the
+    uint8 values (``NhwcMaxPool``, com.microsoft, here), far slower on this 17-channel
+    heatmap (``benchmarks/candidate_pool.py``); the decoder applies the threshold before the
+    pool, which keeps that pool a float ``MaxPool`` whose output is not dequantized."""
+    _, plain, _ = built
+    optimized = tmp_path / "optimized.onnx"
+    child = subprocess.run([sys.executable, "-c", WRITE_OPTIMIZED_IN_CHILD, str(plain),
+                            str(optimized)], capture_output=True, text=True, timeout=300)
+    assert child.returncode == 0, child.stderr[-2000:]
+    graph = onnx.load(str(optimized)).graph
+    dequantized = {n.input[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+    pools = [(n.op_type, n.domain, n.output[0] in dequantized) for n in graph.node
+             if n.name.startswith("multi_pose/candidates/") and "Pool" in n.op_type]
+    assert pools == [("MaxPool", "", False)]

@@ -3,7 +3,7 @@
 A (2 * local_maximum_radius + 1)^2 MaxPool (2-D, on the heatmaps transposed to
 NCHW and back: the 3-D NHWC form is refused by onnxruntime-web's WebGPU EP) finds local maxima (a cell is kept when
 it equals its window maximum, so ties are allowed) at least the threshold (one
-comparison with the larger of the two), ``TopK`` takes the K best over all cells and keypoints (equal scores:
+comparison with the pooled max(score, threshold)), ``TopK`` takes the K best over all cells and keypoints (equal scores:
 lower scan index (y, x, keypoint) first), or ``heap_order`` replays Coral's
 heap. K = min(``settings.candidates``, the largest number of candidates of an
 image in the batch), at least 1.
@@ -51,10 +51,13 @@ def build_part_with_score_queue(gb: GraphBuilder, scores, threshold, h: int, w: 
     # a 2-D MaxPool on NCHW (onnxruntime-web's WebGPU EP refuses pooling of rank > 2 on
     # NHWC; TensorRT and OpenVINO take 2-D pooling everywhere)
     nchw = gb.transpose(scores, [0, 3, 1, 2], "candidates/scores_nchw")         # [N,17,h,w]
-    pooled = gb.max_pool(nchw, [2 * r + 1, 2 * r + 1], "candidates/window_max",
-                         pads=[r, r, r, r])
-    # a local maximum (equal to its window's maximum) at least the threshold: at least both
-    floor = gb.maximum(pooled, np.float32(threshold), "candidates/window_max_or_threshold")
+    # a local maximum (equal to its window's maximum) at least the threshold: at least the
+    # window's maximum of max(score, threshold). The threshold is applied before the pool
+    # (the same values): on a dequantized 8-bit heatmap onnxruntime would otherwise run the
+    # pool as its uint8 NhwcMaxPool, 40x slower (benchmarks/README.md, "candidates")
+    lifted = gb.maximum(nchw, np.float32(threshold), "candidates/score_or_threshold")
+    floor = gb.max_pool(lifted, [2 * r + 1, 2 * r + 1], "candidates/window_max_or_threshold",
+                        pads=[r, r, r, r])
     is_candidate = gb.transpose(gb.greater_or_equal(nchw, floor, "candidates/mask_nchw"),
                                 [0, 2, 3, 1], "candidates/mask")    # (bool: 1/4 of the bytes)
     masked = gb.where(is_candidate, scores, np.float32(-np.inf), "candidates/masked_scores")
