@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from onnxpose.decoder.multi_pose.candidates import coral_logodds, is_root_keypoint
+from onnxpose.decoder.multi_pose.candidates import coral_logodds
 from onnxpose.decoder.multi_pose.context import Context, Grid, batch_shape, row_offsets
 from onnxpose.decoder.multi_pose.head_tables import HeadTable, lookup, per_keypoint
 from onnxpose.decoder.multi_pose.root_nms import accepted_roots
@@ -93,8 +93,7 @@ def decode_multiple_poses_coral(gb: GraphBuilder, grid: Grid, settings: MultiPos
     good = gb.greater_or_equal(instance, np.float32(settings.score_threshold), "nms/score_ok")
     base = gb.cast(gb.unsqueeze(gb.logical_and(roots.valid, good, "nms/base_mask"), [-1],
                                 "nms/base_3d"), np.float32, "nms/base")
-    keep = accepted_roots(gb, ctx, points, root_points, is_root_keypoint(gb, keypoint), base,
-                          squared_radius)
+    keep = accepted_roots(gb, ctx, points, root_points, keypoint, base, squared_radius)
     return soft_keypoint_nms(gb, ctx, poses_tensor(gb, points, keypoint_scores), instance, keep,
                              squared_radius)
 

@@ -33,14 +33,17 @@ from onnxpose.keypoints import NUM_KEYPOINTS
 K17 = NUM_KEYPOINTS
 
 
-def within_nms_radius(gb: GraphBuilder, ctx: Context, points, root_points, is_root,
+def within_nms_radius(gb: GraphBuilder, ctx: Context, points, root_points, keypoint,
                       squared_radius):
     """[N,K,K] float: root i lies within the radius of keypoint k_i of pose j < i.
-    ``is_root`` [N,K,17] bool: keypoint t is candidate i's keypoint."""
-    onehot = gb.cast(is_root, np.float32, "nms/root_onehot")
+    ``keypoint`` [N,K] int64: candidate i's keypoint k_i."""
     by_keypoint = gb.reshape(gb.transpose(points, [0, 2, 3, 1], "nms/points_by_keypoint"),
                              [0, K17, -1], "nms/points_by_keypoint_flat")      # [N,17,(yx,j)]
-    same_part = gb.reshape(gb.matmul(onehot, by_keypoint, "nms/same_part_flat"), [0, 0, 2, -1],
+    # row k_i of each image's table, for every i (a batched row gather: K x 2K values, not
+    # the K x 17 x 2K products of a one-hot MatMul)
+    rows = gb.op("GatherND", [by_keypoint, gb.unsqueeze(keypoint, [-1], "nms/root_keypoint")],
+                 "nms/same_part_flat", {"batch_dims": 1})                       # [N,K,(yx,j)]
+    same_part = gb.reshape(rows, [0, 0, 2, -1],
                            "nms/same_part_points")   # [n, i, :, j] = points[n, j, k_i]
     # [N,K,2,1]: a scalar broadcast along the contiguous j axis (fast in onnxruntime)
     delta = gb.sub(same_part, gb.unsqueeze(root_points, [3], "nms/root_"), "nms/delta")
@@ -92,8 +95,9 @@ def keep_first(gb: GraphBuilder, ctx: Context, accepted):
     return gb.squeeze(gb.logical_and(is_accepted, under_cap, "nms/keep_"), [2], "nms/keep")
 
 
-def accepted_roots(gb: GraphBuilder, ctx: Context, points, root_points, is_root, base,
+def accepted_roots(gb: GraphBuilder, ctx: Context, points, root_points, keypoint, base,
                    squared_radius):
-    """The greedy NMS as a whole: the kept candidates [N,K] bool."""
-    suppression = within_nms_radius(gb, ctx, points, root_points, is_root, squared_radius)
+    """The greedy NMS as a whole: the kept candidates [N,K] bool (``keypoint`` [N,K]: each
+    candidate's keypoint)."""
+    suppression = within_nms_radius(gb, ctx, points, root_points, keypoint, squared_radius)
     return keep_first(gb, ctx, greedy_accept(gb, ctx, suppression, base))

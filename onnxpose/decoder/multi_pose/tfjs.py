@@ -79,7 +79,7 @@ def decode_multiple_poses_tfjs(gb: GraphBuilder, grid: Grid, settings: MultiPose
                                  "score/keypoint_scores")
 
     base = gb.cast(gb.unsqueeze(roots.valid, [-1], "nms/base_3d"), np.float32, "nms/base")
-    keep = accepted_roots(gb, ctx, points, root_points, is_root, base, squared_radius)
+    keep = accepted_roots(gb, ctx, points, root_points, keypoint, base, squared_radius)
     rank = gb.range_(gb.scalar(0, np.int64), gb.squeeze(ctx.k, [0], "poses/k"),
                      gb.scalar(1, np.int64), "poses/rank")
     decode_order = gb.neg(gb.cast(rank, np.float32, "poses/rank_f"), "poses/decode_order")
