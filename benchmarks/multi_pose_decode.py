@@ -24,7 +24,12 @@ so all ratios of a batch come from one run:
 Writes benchmarks/results/cpu-2core/multi_pose_latency.json (median, summaries, raw samples).
 
     python3 benchmarks/multi_pose_decode.py [--runs 100] [--warmup 10] [--batch 1,8]
-                                            [--synthetic-candidates 250] [--threads T] [--quick]
+                                            [--synthetic-candidates 250] [--threads T]
+                                            [--sessions S] [--quick]
+
+``--sessions S``: the group is timed S times per batch, each time with fresh sessions, and
+the samples are pooled (medians over all S x runs); each set's medians and decode added are
+in the JSON too, to show how far one set of sessions can be from another.
 
 ``--quick``: 5 runs, 2 warm-up (a smoke test; numbers meaningless). The shared data directory
 is $ONNXPOSE_SHARED, default ../shared next to the repository.
@@ -56,11 +61,15 @@ def parse_args(argv=None):
     parser.add_argument("--synthetic-candidates", type=int, default=250)
     parser.add_argument("--presets", default=None, help="comma-separated subset")
     parser.add_argument("--threads", type=int, default=None, help="intra_op_num_threads")
+    parser.add_argument("--sessions", type=int, default=1,
+                        help="timed groups per batch, each with fresh sessions (samples pooled)")
     parser.add_argument("--quick", action="store_true", help="5 runs, 2 warm-up (smoke test)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.warmup = 5, 2
+    if args.sessions < 1 or args.runs < 1:
+        parser.error("--sessions and --runs must be >= 1")
     args.batches = [int(b) for b in args.batch.split(",")]
     return args
 
@@ -86,7 +95,7 @@ def main(argv=None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     system = system_info("cpu-2core" if os.cpu_count() == 2 else None, args.threads)
     synth_name = f"decode-synth{args.synthetic_candidates}"
-    measured, medians, candidates = {}, {}, {}
+    measured, medians, candidates, per_session = {}, {}, {}, {}
     try:
         with tempfile.TemporaryDirectory(prefix="onnxpose-multi-latency-") as tmp:
             tmp = Path(tmp)
@@ -111,25 +120,38 @@ def main(argv=None) -> int:
                     "photo_tfjs_threshold": count_candidates(
                         photo["heatmaps"], _logit_threshold(settings, "tfjs")).tolist(),
                     "synthetic": args.synthetic_candidates}
-                runners = {"raw-all": ort_runner("raw-all", prepared.raw["raw_all"].path,
-                                                 feed, options)}
-                for name, s in settings.items():
-                    runners[f"built:{name}"] = ort_runner(f"built:{name}", built[name], feed,
-                                                          options)
-                    decoder = decoder_only_file(tmp, name, grid, stride, s, prepared.input_hw)
-                    runners[f"decode-photo:{name}"] = ort_runner(f"decode-photo:{name}",
-                                                                 decoder, photo_feed, options)
-                    runners[f"{synth_name}:{name}"] = ort_runner(f"{synth_name}:{name}",
-                                                                 decoder, synth_feed, options)
-                print(f"batch {batch}: timing {len(runners)} cases x {args.runs} runs",
-                      file=sys.stderr)
-                group = measure_group(runners, args.runs, args.warmup)
-                for case, m in group.items():
-                    if m.error:
-                        raise OnnxPoseError(None, f"{case}: {m.error}")
-                    measured[f"batch{batch}/{case}"] = m
-                medians[batch] = {case: statistics.median(m.samples_ms)
-                                  for case, m in group.items()}
+                def runners():
+                    made = {"raw-all": ort_runner("raw-all", prepared.raw["raw_all"].path,
+                                                  feed, options)}
+                    for name, s in settings.items():
+                        made[f"built:{name}"] = ort_runner(f"built:{name}", built[name], feed,
+                                                           options)
+                        decoder = decoder_only_file(tmp, name, grid, stride, s,
+                                                    prepared.input_hw)
+                        made[f"decode-photo:{name}"] = ort_runner(
+                            f"decode-photo:{name}", decoder, photo_feed, options)
+                        made[f"{synth_name}:{name}"] = ort_runner(
+                            f"{synth_name}:{name}", decoder, synth_feed, options)
+                    return made
+
+                # --sessions groups, each with fresh sessions (samples pooled)
+                for rep in range(args.sessions):
+                    group = runners()
+                    print(f"batch {batch}: session set {rep + 1}/{args.sessions}: timing "
+                          f"{len(group)} cases x {args.runs} runs", file=sys.stderr)
+                    group = measure_group(group, args.runs, args.warmup)
+                    for case, m in group.items():
+                        if m.error:
+                            raise OnnxPoseError(None, f"{case}: {m.error}")
+                        key = f"batch{batch}/{case}"
+                        if key in measured:
+                            measured[key].samples_ms.extend(m.samples_ms)
+                        else:
+                            measured[key] = m
+                        per_session.setdefault(batch, {}).setdefault(case, []).append(
+                            statistics.median(m.samples_ms))
+                medians[batch] = {case: statistics.median(measured[f"batch{batch}/{case}"]
+                                                          .samples_ms) for case in group}
     except OnnxPoseError as exc:
         print(f"multi_pose_decode: error: {exc}", file=sys.stderr)
         return 2
@@ -157,7 +179,15 @@ def main(argv=None) -> int:
             rows[name] = row
             print(f"  {name:<21} {b:9.3f} {b - raw:+9.3f} {100 * row['decode_added_share']:6.1f}% "
                   f"{alone:9.3f} {synth:9.3f} {100 * row['synthetic_share']:6.1f}%")
-        table[batch] = {"raw_all_ms": raw, "presets": rows, "candidates": candidates[batch]}
+        added = {name: [b - r for b, r in zip(per_session[batch][f"built:{name}"],
+                                              per_session[batch]["raw-all"])]
+                 for name in settings}
+        if args.sessions > 1:
+            print("  decode added per session set (ms): " + "; ".join(
+                f"{name} " + " ".join(f"{a:+.2f}" for a in added[name]) for name in settings))
+        table[batch] = {"raw_all_ms": raw, "presets": rows, "candidates": candidates[batch],
+                        "session_medians_ms": per_session[batch],
+                        "decode_added_per_session_ms": added}
 
     write_result(args, argv, "onnxpose-multi-pose-latency/2", "multi_pose_decode", {
         "batch": args.batches, "grid": list(grid), "quick": args.quick,

@@ -11,6 +11,13 @@ median latency of the full built model of each revision, the decode each adds to
 model (full - raw, and over raw), and the ratio this/base. The base models are built by
 the base revision's own code in a child process (a temporary ``git worktree``).
 
+The decoder part of each model (the built model cut at the raw model's outputs,
+``onnxpose.bench.multi_pose_bench.decoder_part``: the 8-bit heads in, the decoder with the
+heads' dequantization and onnxruntime's rewrites of it) is timed too, on the raw model's
+heads of the photo, in a second group with one intra-op thread. Without the backbone's
+13-20 ms in every sample it is far less noisy than full - raw on this shared machine, but
+it leaves out what the decoder costs through the caches the backbone has evicted.
+
     python3 benchmarks/revision_latency.py [--base 6641c40] [--variants coral-scan,...]
         [--batch 1,8] [--runs 300] [--warmup 20] [--out FILE]
 """
@@ -106,6 +113,44 @@ def summarize_batch(medians: dict, variants: dict) -> dict:
     return {"raw_all_ms": raw, "variants": rows}
 
 
+def summarize_parts(medians: dict, variants: dict) -> dict:
+    rows = {}
+    for name in variants:
+        base, this = medians.get(f"base-part-{name}"), medians.get(f"this-part-{name}")
+        if base is None or this is None:
+            continue
+        rows[name] = {"base_ms": base, "this_ms": this, "this_over_base": round(this / base, 4)}
+        print(f"{name:<20} decoder part: base {base:7.3f} ms  this {this:7.3f} ms  "
+              f"this/base {this / base:.3f}")
+    return rows
+
+
+def part_runners(paths: dict, raw_path: Path, feed: dict, tmp: Path, batch: int) -> dict:
+    """OrtRunners (one intra-op thread) of every built model's decoder part, fed the raw
+    model's heads for ``feed``."""
+    import onnxruntime as ort
+    from onnxpose.bench.cases import CaseSpec, OrtRunner
+    from onnxpose.bench.multi_pose_bench import decoder_part
+    from onnxpose.bench.options import CPU, session_options
+    options = session_options(1)
+    raw = ort.InferenceSession(str(raw_path), options, providers=[CPU])
+    names = [o.name for o in raw.get_outputs()]
+    heads = dict(zip(names, raw.run(None, feed)))
+    runners = {}
+    for case, path in paths.items():
+        if case == "raw-all":
+            continue
+        part = decoder_part(path, names, tmp / f"part_{case}_b{batch}.onnx")
+        if part is None:
+            print(f"revision_latency: {case}: no tensors {names}; decoder part not timed",
+                  file=sys.stderr)
+            continue
+        name = case.replace("-", "-part-", 1)
+        runners[name] = OrtRunner(CaseSpec(name, name, "multi", None), part, CPU, [CPU],
+                                  options, heads, False, None)
+    return runners
+
+
 def main(argv=None) -> int:
     base, variants, batches, args = parse_all(argv)
     from onnxpose.bench.cases import CaseSpec, OrtRunner
@@ -144,10 +189,21 @@ def main(argv=None) -> int:
                     print(f"revision_latency: error: {case}: {m.error}", file=sys.stderr)
                     return 2
                 measured[f"batch{batch}/{case}"] = m
+            parts = part_runners(paths, paths["raw-all"], feed, tmp, batch)
+            print(f"batch {batch}: timing {len(parts)} decoder parts x {args.runs} runs",
+                  file=sys.stderr)
+            part_group = measure_group(parts, args.runs, args.warmup)
+            for case, m in part_group.items():
+                if m.error:
+                    print(f"revision_latency: error: {case}: {m.error}", file=sys.stderr)
+                    return 2
+                measured[f"batch{batch}/{case}"] = m
             print(f"batch {batch}:")
             table[batch] = summarize_batch({c: statistics.median(m.samples_ms)
                                             for c, m in group.items()}, variants)
-    write_result(args, argv, "onnxpose.revision_latency/2", "revision_latency",
+            table[batch]["decoder_part"] = summarize_parts(
+                {c: statistics.median(m.samples_ms) for c, m in part_group.items()}, variants)
+    write_result(args, argv, "onnxpose.revision_latency/3", "revision_latency",
                  {"base": base, "batch": batches, "variants": list(variants),
                   "by_batch": {str(b): t for b, t in table.items()}}, measured, system)
     return 0

@@ -183,15 +183,21 @@ def revision_lines(folder: Path, label: str) -> list[str]:
              f"multi_pose_revision.json), {rev['created']}, median of {rev['runs']} runs, CPU; "
              f"command `{rev['command']}`): the built models of revision `{rev['base']}` "
              "(base) and of this tree, timed together with the raw model; decode added = "
-             "built − raw-all:", "",
+             "built − raw-all; decoder part = the built model cut at the raw model's outputs "
+             "(8-bit heads in), one thread, timed in a second group (absent: files before "
+             "schema 3):", "",
              "| batch | variant | raw-all ms | base: added ms (share) | this: added ms (share) "
-             "| this / base (full model) |", "| ---: | --- | ---: | ---: | ---: | ---: |"]
+             "| this / base (full model) | decoder part: base / this ms |",
+             "| ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
     for batch, table in rev["by_batch"].items():
+        parts = table.get("decoder_part", {})
         for name, row in table["variants"].items():
+            part = parts.get(name)
+            part_text = f"{ms(part['base_ms'])} / {ms(part['this_ms'])}" if part else "-"
             lines.append(f"| {batch} | `{name}` | {ms(table['raw_all_ms'])} | "
                          f"{ms(row['base_added_ms'])} ({100 * row['base_added_over_raw']:.1f} %) | "
                          f"{ms(row['this_added_ms'])} ({100 * row['this_added_over_raw']:.1f} %) | "
-                         f"{row['this_over_base']:.3f} |")
+                         f"{row['this_over_base']:.3f} | {part_text} |")
     return lines
 
 

@@ -38,3 +38,29 @@ def test_slope_ratio_ignores_noise_at_few_candidates():
 
 def test_slope_ratio_is_nan_without_cost_before_the_point():
     assert math.isnan(slope_ratio(CANDIDATES, [2.0, 1.9, 1.95, 1.9, 3.0], 64))
+
+
+def test_decoder_part_starts_at_the_heads(tmp_path):
+    """The cut model reads the named intermediate tensors and computes the same outputs as
+    the whole model from them; a name the model lacks gives None."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from onnxpose.bench.multi_pose_bench import decoder_part
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["image"], ["heads"]),
+         helper.make_node("Mul", ["heads", "two"], ["keypoints"])], "g",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("keypoints", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "built.onnx"))
+    part = decoder_part(tmp_path / "built.onnx", ["heads"], tmp_path / "part.onnx")
+    session = ort.InferenceSession(str(part), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["heads"]
+    heads = np.array([[-1.0, 0.5, 2.0], [3.0, -4.0, 0.0]], np.float32)
+    np.testing.assert_array_equal(session.run(None, {"heads": heads})[0], heads * 2)
+    assert decoder_part(tmp_path / "built.onnx", ["nope"], tmp_path / "none.onnx") is None

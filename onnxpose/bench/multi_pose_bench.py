@@ -8,6 +8,9 @@
   heads have), so the heap tie orders have work to do;
 * runners for decoder-only models, the TFLite interpreter + numpy multi-pose decoding,
   and the real TF.js ``decodeMultiplePoses`` timed inside node;
+* ``decoder_part``: a built model cut at the raw model's outputs (the heads as the backbone
+  hands them over, 8-bit for the shared model), so the decoder can be timed as the full
+  model runs it (the same dequantization and onnxruntime rewrites) without the backbone;
 * ``power_fit``: the exponent of a growth curve; ``slope_ratio``: its cost per unit past a
   point over the cost per unit before it (1 for a line, above 1 when it grows faster).
 """
@@ -229,3 +232,22 @@ def slope_ratio(xs, ys, at: float) -> float:
     before = (ys[i] - ys[0]) / (xs[i] - xs[0])
     after = (ys[-1] - ys[i]) / (xs[-1] - xs[i])
     return after / before if before > 0 else math.nan
+
+
+def decoder_part(built: Path, heads: list[str], out: Path) -> Path | None:
+    """``built`` cut at the tensors ``heads`` (the raw model's output names): a model from
+    the heads to the built model's outputs, written to ``out``; None when ``built`` has no
+    tensor of one of those names."""
+    import onnx
+    import onnx_graphsurgeon as gs
+    # shape inference gives the cut tensors the dtype a graph input needs
+    graph = gs.import_onnx(onnx.shape_inference.infer_shapes(onnx.load(str(built))))
+    tensors = graph.tensors()
+    if any(name not in tensors for name in heads):
+        return None
+    graph.inputs = [tensors[name] for name in heads]
+    for tensor in graph.inputs:
+        tensor.inputs.clear()
+    graph.cleanup().toposort()
+    onnx.save(gs.export_onnx(graph), str(out))
+    return out
