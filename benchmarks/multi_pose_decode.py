@@ -190,7 +190,7 @@ def main(argv=None) -> int:
                         "decode_added_per_session_ms": added}
 
     write_result(args, argv, "onnxpose-multi-pose-latency/2", "multi_pose_decode", {
-        "batch": args.batches, "grid": list(grid), "quick": args.quick,
+        "batch": args.batches, "grid": list(grid), "quick": args.quick, "sessions": args.sessions,
         "synthetic_candidates": args.synthetic_candidates,
         "share_definitions": {
             "decode_added_share": "(median built - median raw-all) / median raw-all, photo",

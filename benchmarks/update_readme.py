@@ -115,8 +115,11 @@ def section(label: str) -> str:
     multi_file = folder / "multi_pose_latency.json"
     if multi_file.exists():
         multi = json.loads(multi_file.read_text())
+        sets = session_sets(multi)
+        runs = (f"{sets} sets of fresh sessions x {multi['runs']} runs, pooled" if sets > 1
+                else f"{multi['runs']} runs")
         lines += ["", f"`multi_pose_decode.py` ([`multi_pose_latency.json`](results/{label}/"
-                  f"multi_pose_latency.json), {multi['created']}, median of {multi['runs']} runs, "
+                  f"multi_pose_latency.json), {multi['created']}, median of {runs}, "
                   f"CPU; command `{multi['command']}`):"]
         if multi.get("schema") == "onnxpose-multi-pose-latency/2":
             c = multi["synthetic_candidates"]
@@ -171,6 +174,14 @@ def section(label: str) -> str:
             lines += [f"| `{name}` | {ms(v)} |" for name, v in sorted(med.items(), key=lambda kv: kv[1])]
     lines += revision_lines(folder, label)
     return "\n".join(lines)
+
+
+def session_sets(result: dict) -> int:
+    """How many sets of sessions a multi_pose_decode.py run timed (``--sessions``)."""
+    if result.get("sessions"):
+        return int(result["sessions"])
+    words = result.get("command", "").split()
+    return int(words[words.index("--sessions") + 1]) if "--sessions" in words else 1
 
 
 def revision_lines(folder: Path, label: str) -> list[str]:
