@@ -23,12 +23,10 @@ the times.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -100,8 +98,8 @@ def main(argv=None) -> int:
         parser.error("--runs must be >= 10 and --warmup >= 0")
     import onnxruntime as ort
 
+    from onnxpose.bench.latency_script import write_json
     from onnxpose.bench.system import system_info
-    from onnxpose.io import atomic_output
 
     feed = {"heatmaps": np.random.default_rng(0).integers(0, 256, (1, *args.grid, 17),
                                                           dtype=np.uint8)}
@@ -136,17 +134,11 @@ def main(argv=None) -> int:
     ratio = added["pool_then_threshold"] / max(added["threshold_then_pool"], 1e-9)
     print(f"pool added: {added['pool_then_threshold']:.1f} us (pool first) against "
           f"{added['threshold_then_pool']:.1f} us (threshold first), x{ratio:.1f}")
-    result = {"schema": "onnxpose.candidate_pool/1",
-              "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "command": "python3 benchmarks/candidate_pool.py" + "".join(
-                  f" {a}" for a in (argv if argv is not None else sys.argv[1:])),
-              "grid": list(args.grid), "runs": args.runs, "warmup": args.warmup, "threads": 1,
-              "median_us": median, "added_us": added, "ratio": ratio,
-              "optimized_pool_ops": pools, "samples_us": samples,
-              "system": system_info("cpu-2core")}
-    with atomic_output(args.out) as tmp:
-        tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}", file=sys.stderr)
+    write_json(args.out, "onnxpose.candidate_pool/1", "candidate_pool", argv, {
+        "grid": list(args.grid), "runs": args.runs, "warmup": args.warmup, "threads": 1,
+        "median_us": median, "added_us": added, "ratio": ratio,
+        "optimized_pool_ops": pools, "samples_us": samples,
+        "system": system_info("cpu-2core")})
     return 0
 
 

@@ -12,11 +12,9 @@ cost per iteration (the multi-pose decoder's walk, heap replay and root NMS are 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -66,8 +64,8 @@ def main(argv=None) -> int:
         parser.error("--runs must be >= 1 and --warmup >= 0")
     import onnxruntime as ort
 
+    from onnxpose.bench.latency_script import write_json
     from onnxpose.bench.system import system_info
-    from onnxpose.io import atomic_output
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
@@ -94,17 +92,11 @@ def main(argv=None) -> int:
     node_us, loop_us = (float(v) for v in np.polyfit(ks, ys, 1))
     print(f"per node in a Loop body {node_us:.2f} us; the Loop itself {loop_us:.2f} us per "
           "iteration")
-    result = {"schema": "onnxpose.loop_overhead/1",
-              "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "command": "python3 benchmarks/loop_overhead.py" + "".join(
-                  f" {a}" for a in (argv if argv is not None else sys.argv[1:])),
-              "runs": args.runs, "warmup": args.warmup, "threads": 1,
-              "median_us_per_iteration": per_iteration,
-              "node_us": node_us, "loop_us_per_iteration": loop_us,
-              "system": system_info("cpu-2core")}
-    with atomic_output(args.out) as tmp:
-        tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}", file=sys.stderr)
+    write_json(args.out, "onnxpose.loop_overhead/1", "loop_overhead", argv, {
+        "runs": args.runs, "warmup": args.warmup, "threads": 1,
+        "median_us_per_iteration": per_iteration,
+        "node_us": node_us, "loop_us_per_iteration": loop_us,
+        "system": system_info("cpu-2core")})
     return 0
 
 

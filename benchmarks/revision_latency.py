@@ -125,44 +125,49 @@ def summarize_parts(medians: dict, variants: dict) -> dict:
     return rows
 
 
-def part_runners(paths: dict, raw_path: Path, feed: dict, tmp: Path, batch: int) -> dict:
-    """OrtRunners (one intra-op thread) of every built model's decoder part, fed the raw
-    model's heads for ``feed``."""
-    import onnxruntime as ort
-    from onnxpose.bench.cases import CaseSpec, OrtRunner
+def decoder_parts(paths: dict, heads: list[str], tmp: Path) -> dict:
+    """Every built model's decoder part (cut at the raw model's outputs ``heads``), by case
+    name ("base-part-<variant>", "this-part-<variant>"); cut once, for every batch."""
     from onnxpose.bench.multi_pose_bench import decoder_part
-    from onnxpose.bench.options import CPU, session_options
-    options = session_options(1)
-    raw = ort.InferenceSession(str(raw_path), options, providers=[CPU])
-    names = [o.name for o in raw.get_outputs()]
-    heads = dict(zip(names, raw.run(None, feed)))
-    runners = {}
+    parts = {}
     for case, path in paths.items():
         if case == "raw-all":
             continue
-        part = decoder_part(path, names, tmp / f"part_{case}_b{batch}.onnx")
+        part = decoder_part(path, heads, tmp / f"part_{case}.onnx")
         if part is None:
-            print(f"revision_latency: {case}: no tensors {names}; decoder part not timed",
+            print(f"revision_latency: {case}: no tensors {heads}; decoder part not timed",
                   file=sys.stderr)
             continue
-        name = case.replace("-", "-part-", 1)
-        runners[name] = OrtRunner(CaseSpec(name, name, "multi", None), part, CPU, [CPU],
-                                  options, heads, False, None)
-    return runners
+        parts[case.replace("-", "-part-", 1)] = part
+    return parts
+
+
+def timed(runners: dict, args, batch: int, what: str, measured: dict) -> dict | None:
+    """``measure_group`` of ``runners``, each Measurement also kept in ``measured`` under
+    "batch<B>/<case>"; None (after one line on stderr) when a case fails."""
+    from onnxpose.bench.timing import measure_group
+    print(f"batch {batch}: timing {len(runners)} {what} x {args.runs} runs", file=sys.stderr)
+    group = measure_group(runners, args.runs, args.warmup)
+    for case, m in group.items():
+        if m.error:
+            print(f"revision_latency: error: {case}: {m.error}", file=sys.stderr)
+            return None
+        measured[f"batch{batch}/{case}"] = m
+    return group
 
 
 def main(argv=None) -> int:
     base, variants, batches, args = parse_all(argv)
+    import onnxruntime as ort
     from onnxpose.bench.cases import CaseSpec, OrtRunner
     from onnxpose.bench.models import make_inputs
     from onnxpose.bench.options import CPU, session_options
-    from onnxpose.bench.timing import measure_group
     from onnxpose.build import build_model
     from onnxpose.spec import MultiPoseSettings
 
     if missing_model("revision_latency", args):
         return 2
-    options = session_options(args.threads)
+    options, part_options = session_options(args.threads), session_options(1)
     measured, table = {}, {}
     with tempfile.TemporaryDirectory(prefix="onnxpose-revisions-") as tmp:
         tmp = Path(tmp)
@@ -175,29 +180,26 @@ def main(argv=None) -> int:
             build_model(args.model, paths[f"this-{name}"], decoder="multi",
                         multi=MultiPoseSettings.for_preset(preset, **overrides))
             paths[f"base-{name}"] = tmp / "base_models" / f"{name}.onnx"
+        # the decoder parts read the raw model's heads (one thread, like the parts)
+        raw = ort.InferenceSession(str(paths["raw-all"]), part_options, providers=[CPU])
+        heads = [o.name for o in raw.get_outputs()]
+        parts = decoder_parts(paths, heads, tmp)
         inputs = make_inputs(prepared.info, batches, args.image)
+
+        def runners(cases: dict, case_feed: dict, case_options) -> dict:
+            return {case: OrtRunner(CaseSpec(case, case, "multi", None), path, CPU, [CPU],
+                                    case_options, case_feed, False, None)
+                    for case, path in cases.items()}
+
         for batch in batches:
             feed = {prepared.info.input_name: inputs[batch]}
-            runners = {case: OrtRunner(CaseSpec(case, case, "multi", None), path, CPU, [CPU],
-                                       options, feed, False, None)
-                       for case, path in paths.items()}
-            print(f"batch {batch}: timing {len(runners)} cases x {args.runs} runs",
-                  file=sys.stderr)
-            group = measure_group(runners, args.runs, args.warmup)
-            for case, m in group.items():
-                if m.error:
-                    print(f"revision_latency: error: {case}: {m.error}", file=sys.stderr)
-                    return 2
-                measured[f"batch{batch}/{case}"] = m
-            parts = part_runners(paths, paths["raw-all"], feed, tmp, batch)
-            print(f"batch {batch}: timing {len(parts)} decoder parts x {args.runs} runs",
-                  file=sys.stderr)
-            part_group = measure_group(parts, args.runs, args.warmup)
-            for case, m in part_group.items():
-                if m.error:
-                    print(f"revision_latency: error: {case}: {m.error}", file=sys.stderr)
-                    return 2
-                measured[f"batch{batch}/{case}"] = m
+            head_feed = dict(zip(heads, raw.run(None, feed)))
+
+            group = timed(runners(paths, feed, options), args, batch, "cases", measured)
+            part_group = (timed(runners(parts, head_feed, part_options), args, batch,
+                                "decoder parts", measured) if group is not None else None)
+            if group is None or part_group is None:
+                return 2
             print(f"batch {batch}:")
             table[batch] = summarize_batch({c: statistics.median(m.samples_ms)
                                             for c, m in group.items()}, variants)

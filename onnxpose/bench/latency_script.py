@@ -1,5 +1,5 @@
-"""What the batch-1 CPU latency scripts in benchmarks/ share: their command line, the
-check that the real model is there, and the JSON file they write."""
+"""What the CPU latency scripts in benchmarks/ share: their command line, the check that the
+real model is there, and the JSON file they write (``write_json``, ``write_result``)."""
 
 from __future__ import annotations
 
@@ -48,21 +48,33 @@ def prepare_model(args, workdir: Path, multi: bool):
     return system, prepared, batch_input, {prepared.info.input_name: batch_input}
 
 
-def write_result(args, argv, schema: str, script: str, fields: dict, measured: dict,
-                 system: dict) -> None:
-    """The result file: what every script records (command, model, input, settings of the
-    run), then ``fields``, the summaries and raw samples of ``measured`` and the machine
-    (with its load at the end); written atomically, readable by all."""
+def write_json(out: Path, schema: str, script: str, argv, fields: dict) -> None:
+    """A benchmark's JSON file: schema, creation time and the command line of
+    ``benchmarks/<script>.py``, then ``fields``; written atomically, readable by all."""
     from onnxpose.bench.charts import readable
-    from onnxpose.bench.system import load_average
-    from onnxpose.bench.timing import summarize
     from onnxpose.io import atomic_output
-    system["load_average_at_end"] = load_average()
     result = {
         "schema": schema,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": f"python3 benchmarks/{script}.py" + "".join(
             f" {a}" for a in (argv if argv is not None else sys.argv[1:])),
+        **fields,
+    }
+    with atomic_output(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        readable(tmp)
+    print(f"wrote {out}", file=sys.stderr)
+
+
+def write_result(args, argv, schema: str, script: str, fields: dict, measured: dict,
+                 system: dict) -> None:
+    """The result file of a latency script (``write_json``): the settings of the run (model,
+    input, runs), then ``fields``, the summaries and raw samples of ``measured`` and the
+    machine (with its load at the end)."""
+    from onnxpose.bench.system import load_average
+    from onnxpose.bench.timing import summarize
+    system["load_average_at_end"] = load_average()
+    write_json(args.out, schema, script, argv, {
         "model": Path(args.model).name,
         "input": str(Path(args.image).name) if args.image else "random pixels (seed 0)",
         "provider": "CPUExecutionProvider", "batch": 1, "runs": args.runs, "warmup": args.warmup,
@@ -71,8 +83,4 @@ def write_result(args, argv, schema: str, script: str, fields: dict, measured: d
         "summary": {name: summarize(m.samples_ms, 1) for name, m in measured.items()},
         "samples_ms": {name: [round(v, 4) for v in m.samples_ms] for name, m in measured.items()},
         "system": system,
-    }
-    with atomic_output(args.out) as tmp:
-        tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-        readable(tmp)
-    print(f"wrote {args.out}", file=sys.stderr)
+    })

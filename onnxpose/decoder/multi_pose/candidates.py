@@ -54,7 +54,7 @@ def build_part_with_score_queue(gb: GraphBuilder, scores, threshold, h: int, w: 
     # a local maximum (equal to its window's maximum) at least the threshold: at least the
     # window's maximum of max(score, threshold). The threshold is applied before the pool
     # (the same values): on a dequantized 8-bit heatmap onnxruntime would otherwise run the
-    # pool as its uint8 NhwcMaxPool, 40x slower (benchmarks/README.md, "candidates")
+    # pool on the uint8 values (NhwcMaxPool), 14x slower (benchmarks/candidate_pool.py)
     lifted = gb.maximum(nchw, np.float32(threshold), "candidates/score_or_threshold")
     floor = gb.max_pool(lifted, [2 * r + 1, 2 * r + 1], "candidates/window_max_or_threshold",
                         pads=[r, r, r, r])
