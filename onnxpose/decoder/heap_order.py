@@ -26,7 +26,8 @@ scatters one array:
 The cost grows with the number of candidates (each push and pop is a few
 dozen small nodes), so it is the default only for models that had Coral's
 decoder op; ``tie_order="scan"`` (everywhere else) takes equal scores in
-scan order with one ``TopK``.
+scan order with one ``TopK``. With every candidate tried, ``multi_pose.queue_order``
+asks only for the pops whose order can change the poses (``asked``), most often none.
 """
 
 from __future__ import annotations
@@ -49,21 +50,27 @@ def _scatter(b: GraphBuilder, data, positions, values, name):
 
 
 def heap_order(gb: GraphBuilder, scores, is_candidate, count, pops, size: int,
-               name: str = "heap"):
+               name: str = "heap", asked=None, ranked=None):
     """Flat indices [N, K] of the first ``pops`` ([1] int64, K) candidates in Coral's pop order,
     and whether each is a candidate [N, K] (images with fewer candidates: False).
 
     ``scores`` [N, S] (scan order), ``is_candidate`` [N, S] bool, ``count`` [N] int64 (the
-    number of candidates per image), S = ``size``.
+    number of candidates per image), S = ``size``; ``asked`` [N] int64 or None (all): how
+    many of each image's first pops must come in the heap's order (a count that ends a
+    group of equal scores); the rest come best first, equal scores in any order.
+    ``ranked``: (scores, flat indices) [N, K] of the candidates best first, if known (then
+    K = ``pops`` is at least every count).
     """
-    return replay_heap(gb, scores, is_candidate, count, pops, size, name, _root_paths, _pops)
+    return replay_heap(gb, scores, is_candidate, count, pops, size, name, _root_paths, _pops,
+                       asked, ranked)
 
 
 def replay_heap(gb: GraphBuilder, scores, is_candidate, count, pops, size: int, name: str,
-                root_paths, pop_loop):
+                root_paths, pop_loop, asked=None, ranked=None):
     """``heap_order`` for a binary heap given by ``root_paths(gb, capacity_s, levels, name)``
     (the ancestors of each slot, see ``_root_paths``) and ``pop_loop`` (``_pops``'s
-    arguments and result): push every candidate in scan order, pop ``pops`` roots.
+    arguments and result): push every candidate in scan order, pop ``pops`` roots (of an
+    image, at most its ``asked`` [N] first ones in the heap's order; None: all).
 
     The replay matters only when some image has two candidates of equal score: a heap pops
     a maximum of what it holds, so without equal scores its pop order is the score order,
@@ -80,9 +87,12 @@ def replay_heap(gb: GraphBuilder, scores, is_candidate, count, pops, size: int, 
     n = gb.unsqueeze(count, [1], f"{name}/count")                                      # [N, 1]
     # the candidates best first (K' = max(C, K) <= S): equal neighbours among the first
     # `count` of an image are its ties
-    masked = gb.where(is_candidate, scores, np.float32(-np.inf), f"{name}/masked")
-    sorted_k = gb.maximum(capacity, pops, f"{name}/sorted_k")                         # [1]
-    sorted_scores, best = gb.topk(masked, sorted_k, 1, f"{name}/best_first")
+    if ranked is None:
+        masked = gb.where(is_candidate, scores, np.float32(-np.inf), f"{name}/masked")
+        sorted_k = gb.maximum(capacity, pops, f"{name}/sorted_k")                     # [1]
+        sorted_scores, best = gb.topk(masked, sorted_k, 1, f"{name}/best_first")
+    else:
+        sorted_k, (sorted_scores, best) = pops, ranked
     same = gb.equal(gb.slice(sorted_scores, [1], [size + 1], [1], f"{name}/next"),
                     gb.slice(sorted_scores, [0], [-1], [1], f"{name}/this"), f"{name}/same")
     within = gb.less(gb.range_(one, gb.squeeze(sorted_k, [0], f"{name}/sorted_n"), one,
@@ -107,19 +117,25 @@ def replay_heap(gb: GraphBuilder, scores, is_candidate, count, pops, size: int, 
                                f"{name}/any_lowest", keepdims=True)
     needed = gb.maximum(last_tie, gb.mul(any_lowest, n, f"{name}/lowest_needs"),
                         f"{name}/needed")                                     # [N, 1]
+    if asked is not None:      # fewer pops in order: the heap is replayed only if some are
+        needed = gb.minimum(needed, gb.unsqueeze(asked, [1], f"{name}/asked"),
+                            f"{name}/needed_asked")
+        any_tie = gb.greater(gb.reduce_max(needed, [0, 1], f"{name}/most_asked"),
+                             np.int64(0), f"{name}/any_asked")
     index = _replay(gb, scores, is_candidate, count, capacity, n, pops, size, name,
-                    root_paths, pop_loop, needed, best, any_tie)
+                    root_paths, pop_loop, needed, best, any_tie, ranked is not None)
     rank = gb.range_(zero, gb.squeeze(pops, [0], f"{name}/pops"), one, f"{name}/rank")
     taken = gb.less(rank, n, f"{name}/taken")                        # [N, K]: heap not empty
     return index, taken
 
 
 def _replay(gb, scores, is_candidate, count, capacity, n, pops, size, name, root_paths,
-            pop_loop, needed, best, any_tie):
+            pop_loop, needed, best, any_tie, from_best=False):
     """The popped candidates' flat indices [N, K], by replaying the heap: every push, and
     the pops up to the most ``needed`` [N, 1] of an image; an image's pops from its
     ``needed``-th on are its candidates best first (``best``: they no longer tie). Without
-    ``any_tie`` (bool scalar) only slot 0 is pushed.
+    ``any_tie`` (bool scalar) only slot 0 is pushed. ``from_best``: ``best`` holds every
+    candidate (its first ``count``), so the scan order is read from it, not from all S cells.
 
     The heap holds one packed int64 key per element (``_keys``), so that each push and pop
     moves one array (one gather, one scatter) instead of a score and an id array."""
@@ -128,9 +144,18 @@ def _replay(gb, scores, is_candidate, count, capacity, n, pops, size, name, root
     zero, one = gb.scalar(0, np.int64), gb.scalar(1, np.int64)
     # the candidates of each image in scan order, padded to the largest count C
     capacity_s = gb.squeeze(capacity, [0], f"{name}/capacity_scalar")
-    scan_key = gb.where(is_candidate, np.negative(np.arange(size, dtype=np.float32)),
-                        np.float32(-np.inf), f"{name}/scan_key")
-    _, position = gb.topk(scan_key, capacity, 1, f"{name}/in_scan_order")           # [N, C]
+    if from_best:       # the flat indices of `best` in increasing order
+        held = gb.less(gb.range_(zero, gb.squeeze(pops, [0], f"{name}/best_n"), one,
+                                 f"{name}/best_rank"), n, f"{name}/best_held")
+        scan_key = gb.where(held, gb.neg(gb.cast(best, np.float32, f"{name}/best_f"),
+                                         f"{name}/best_neg"), np.float32(-np.inf),
+                            f"{name}/scan_key")
+        _, column = gb.topk(scan_key, capacity, 1, f"{name}/in_scan_order")
+        position = gb.gather_elements(best, column, 1, f"{name}/scan_position")     # [N, C]
+    else:
+        scan_key = gb.where(is_candidate, np.negative(np.arange(size, dtype=np.float32)),
+                            np.float32(-np.inf), f"{name}/scan_key")
+        _, position = gb.topk(scan_key, capacity, 1, f"{name}/in_scan_order")       # [N, C]
     value = gb.gather_elements(scores, position, 1, f"{name}/scores_")
     slot = gb.range_(zero, capacity_s, one, f"{name}/slots")                          # [C]
     pushed = gb.less(slot, n, f"{name}/is_pushed")

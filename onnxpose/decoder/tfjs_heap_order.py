@@ -40,14 +40,15 @@ NEVER = np.iinfo(np.int64).max
 
 
 def tfjs_heap_order(gb: GraphBuilder, scores, is_candidate, count, pops, size: int,
-                    name: str = "tfjs_heap"):
+                    name: str = "tfjs_heap", asked=None, ranked=None):
     """Flat indices [N, K] of the first ``pops`` ([1] int64, K) candidates in TF.js's pop
     order, and whether each is a candidate [N, K] (images with fewer candidates: False).
 
     ``scores`` [N, S] (scan order), ``is_candidate`` [N, S] bool, ``count`` [N] int64 (the
-    number of candidates per image), S = ``size``.
+    number of candidates per image), S = ``size``; ``asked``, ``ranked``: as ``heap_order``'s.
     """
-    return replay_heap(gb, scores, is_candidate, count, pops, size, name, _root_paths, _pops)
+    return replay_heap(gb, scores, is_candidate, count, pops, size, name, _root_paths, _pops,
+                       asked, ranked)
 
 
 def _root_paths(gb, capacity_s, levels, name):

@@ -24,7 +24,8 @@ coral.decode_multiple_poses_coral           decode_multiple_poses_coral.decode_m
 tfjs.decode_multiple_poses_tfjs             decode_multiple_poses_tfjs.decode_multiple_poses_tfjs
 setup.setup (+ finite_heads.finite_heads)   finite_heads.finite_heads
 candidates.build_part_with_score_queue      build_part_with_score_queue.build_part_with_score_queue
-  (tie_order heap: decoder.heap_order)        (std_priority_queue.StdPriorityQueue)
+  (tie_order heap: decoder.heap_order,        (std_priority_queue.StdPriorityQueue,
+  decoder.tfjs_heap_order, queue_order)       max_heap.MaxHeap)
 candidates.part_of_index                    build_part_with_score_queue.Part
 candidates.logit / coral_logodds            sigmoid.logit / sigmoid.coral_logodds
 skeleton.walk_from, directed_edges          pose_tree.walk_from, directed_edges
@@ -69,9 +70,12 @@ depends on the heap's history. By default (``tie_order="scan"``) this graph
 takes them in scan order; with quantized heads that can pick another, equally
 scored root for a person, which moves a few keypoints of that pose (by up to
 a couple of pixels on the Coral reference image). ``tie_order="heap"``
-(coral preset) replays Coral's heap in the graph
-(``onnxpose.decoder.heap_order``) and takes exactly Coral's roots, at a cost
-that grows with the number of candidates.
+replays the preset's heap in the graph (``onnxpose.decoder.heap_order``,
+``onnxpose.decoder.tfjs_heap_order``) and takes exactly Coral's (TF.js's) roots.
+With every candidate tried the candidates are walked in scan tie order and
+``queue_order`` replays the heap afterwards only as far as an image's ties can
+change its poses (often not at all); with a cap K the heap decides which K are
+walked, so it is replayed first, at a cost that grows with the candidates.
 
 The caller wires the returned tensors into ``graph.outputs`` and ends with
 ``graph.cleanup().toposort()``; ``onnxpose.decoder.decoder_only.decoder_only_model`` does all of

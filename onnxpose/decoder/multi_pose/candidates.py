@@ -7,13 +7,22 @@ comparison with the pooled max(score, threshold)), ``TopK`` takes the K best ove
 lower scan index (y, x, keypoint) first), or ``heap_order`` replays Coral's
 heap. K = min(``settings.candidates``, the largest number of candidates of an
 image in the batch), at least 1.
+
+With the heap tie order and every candidate tried (``settings.candidates`` None) the
+candidates come in scan tie order too, and the heap's inputs go along as a ``Queue``:
+``queue_order`` reorders the walked candidates afterwards, and replays the heap only for
+images whose poses the order of equal scores can change. With a cap K the heap picks
+which K candidates are walked, so it is replayed first.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
+import onnx_graphsurgeon as gs
 
 from onnxpose.decoder.heap_order import heap_order
 from onnxpose.decoder.tfjs_heap_order import tfjs_heap_order
@@ -38,14 +47,30 @@ def coral_logodds(probability: float) -> np.float32:
     return np.float32(-math.log(1.0 / (float(np.float32(probability)) + 1e-6) - 1.0))
 
 
+@dataclass(frozen=True)
+class Queue:
+    """The preset's heap, left to be replayed after the walk (``queue_order``): ``replay``
+    (``heap_order`` or ``tfjs_heap_order``) and its inputs (``scores`` [N,S] flat, -inf
+    where ``is_candidate`` [N,S] is false, ``count`` [N], S = ``size``); ``best`` [N,K]:
+    the scores of the K candidates best first (every candidate: K >= each count)."""
+
+    replay: Callable
+    scores: gs.Variable
+    is_candidate: gs.Variable
+    count: gs.Variable
+    size: int
+    best: gs.Variable
+
+
 def build_part_with_score_queue(gb: GraphBuilder, scores, threshold, h: int, w: int, k: int,
                                 m: int, settings: MultiPoseSettings):
-    """TopK local maxima: (flat index [N,K], valid [N,K], K [1], M [1]).
+    """TopK local maxima: (flat index [N,K], valid [N,K], K [1], M [1], queue).
 
     K ([1] int64) = min(``k``, the largest number of candidates of an image of the
     batch), at least 1: the graph does work for the candidates that exist, not for
     ``settings.candidates``. M = min(K, ``m``) rows are kept before padding to
-    ``max_poses``.
+    ``max_poses``. ``queue``: a ``Queue`` when the heap tie order is still to be applied
+    (heap tie order, every candidate tried; the index is then in scan tie order), else None.
     """
     r = settings.local_maximum_radius
     # a 2-D MaxPool on NCHW (onnxruntime-web's WebGPU EP refuses pooling of rank > 2 on
@@ -75,14 +100,19 @@ def build_part_with_score_queue(gb: GraphBuilder, scores, threshold, h: int, w: 
              if settings.control_flow == "none" else
              gb.minimum(k_eff, np.array([m], np.int64), "candidates/m"))
     flat_scores = gb.reshape(masked, [0, size], "candidates/flat_scores")
+    replay = None
     if settings.tie_order == "heap":  # the preset's queue: std::priority_queue or MaxHeap
         replay = tfjs_heap_order if settings.preset == "tfjs" else heap_order
-        index, valid = replay(gb, flat_scores, flat_mask, count, k_eff, size, "candidates/heap")
-        return index, valid, k_eff, m_eff
+        if settings.candidates is not None:   # the heap picks the K walked: replay it first
+            index, valid = replay(gb, flat_scores, flat_mask, count, k_eff, size,
+                                  "candidates/heap")
+            return index, valid, k_eff, m_eff, None
     values, index = gb.topk(flat_scores, k_eff, 1, "candidates/topk")
     index = scan_order_ties(gb, values, index, k_eff if settings.control_flow == "none" else None)
     valid = gb.gather_elements(flat_mask, index, 1, "candidates/valid")
-    return index, valid, k_eff, m_eff
+    # (the ties reordered, the scores stay best first: `values` are the index's scores)
+    queue = replay and Queue(replay, flat_scores, flat_mask, count, size, values)
+    return index, valid, k_eff, m_eff, queue
 
 
 def scan_order_ties(gb: GraphBuilder, values, index, k=None):

@@ -8,6 +8,7 @@ import numpy as np
 from onnxpose.decoder.multi_pose.candidates import coral_logodds
 from onnxpose.decoder.multi_pose.context import Context, Grid, batch_shape, row_offsets
 from onnxpose.decoder.multi_pose.head_tables import HeadTable, lookup, per_keypoint
+from onnxpose.decoder.multi_pose.queue_order import in_queue_order
 from onnxpose.decoder.multi_pose.root_nms import accepted_roots
 from onnxpose.decoder.multi_pose.scoring import instance_score, pack_poses, poses_tensor, select
 from onnxpose.decoder.multi_pose.setup import setup
@@ -93,6 +94,10 @@ def decode_multiple_poses_coral(gb: GraphBuilder, grid: Grid, settings: MultiPos
     good = gb.greater_or_equal(instance, np.float32(settings.score_threshold), "nms/score_ok")
     base = gb.cast(gb.unsqueeze(gb.logical_and(roots.valid, good, "nms/base_mask"), [-1],
                                 "nms/base_3d"), np.float32, "nms/base")
+    if roots.queue is not None:          # the heap's tie order, where it changes the poses
+        points, root_points, keypoint, keypoint_scores, instance, base = in_queue_order(
+            gb, ctx, roots, points, root_points, base, squared_radius,
+            [points, root_points, keypoint, keypoint_scores, instance, base], instance)
     keep = accepted_roots(gb, ctx, points, root_points, keypoint, base, squared_radius)
     return soft_keypoint_nms(gb, ctx, poses_tensor(gb, points, keypoint_scores), instance, keep,
                              squared_radius)

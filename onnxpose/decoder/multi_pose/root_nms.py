@@ -33,9 +33,8 @@ from onnxpose.keypoints import NUM_KEYPOINTS
 K17 = NUM_KEYPOINTS
 
 
-def within_nms_radius(gb: GraphBuilder, ctx: Context, points, root_points, keypoint,
-                      squared_radius):
-    """[N,K,K] float: root i lies within the radius of keypoint k_i of pose j < i.
+def close_to_poses(gb: GraphBuilder, points, root_points, keypoint, squared_radius):
+    """[N,K,K] bool: root i lies within the radius of keypoint k_i of pose j (any j).
     ``keypoint`` [N,K] int64: candidate i's keypoint k_i."""
     by_keypoint = gb.reshape(gb.transpose(points, [0, 2, 3, 1], "nms/points_by_keypoint"),
                              [0, K17, -1], "nms/points_by_keypoint_flat")      # [N,17,(yx,j)]
@@ -48,7 +47,16 @@ def within_nms_radius(gb: GraphBuilder, ctx: Context, points, root_points, keypo
     # [N,K,2,1]: a scalar broadcast along the contiguous j axis (fast in onnxruntime)
     delta = gb.sub(same_part, gb.unsqueeze(root_points, [3], "nms/root_"), "nms/delta")
     squared = gb.reduce_sum(gb.mul(delta, delta, "nms/delta_sq"), [2], "nms/squared_distance")
-    close = gb.less_or_equal(squared, np.float32(squared_radius), "nms/close")
+    return gb.less_or_equal(squared, np.float32(squared_radius), "nms/close")
+
+
+def within_nms_radius(gb: GraphBuilder, ctx: Context, points, root_points, keypoint,
+                      squared_radius, close=None):
+    """[N,K,K] float: root i lies within the radius of keypoint k_i of pose j < i.
+    ``keypoint`` [N,K] int64: candidate i's keypoint k_i; ``close``: ``close_to_poses``
+    if already computed."""
+    if close is None:
+        close = close_to_poses(gb, points, root_points, keypoint, squared_radius)
     before = earlier(gb, ctx.k, "nms/earlier")
     return gb.cast(gb.logical_and(close, before, "nms/close_earlier"), np.float32,
                    "nms/suppression")

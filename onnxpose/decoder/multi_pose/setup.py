@@ -10,7 +10,8 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from onnxpose.decoder.finite_heads import clipped_heatmaps
-from onnxpose.decoder.multi_pose.candidates import build_part_with_score_queue, part_of_index
+from onnxpose.decoder.multi_pose.candidates import (Queue, build_part_with_score_queue,
+                                                    part_of_index)
 from onnxpose.decoder.multi_pose.context import Batch, Context, Grid, batch_context, batch_shape
 from onnxpose.decoder.multi_pose.head_tables import (SHORT_X, by_root_keypoint, head_tables,
                                                      lookup)
@@ -26,12 +27,15 @@ K17 = NUM_KEYPOINTS
 class Roots:
     """The K candidates: ``valid`` [N,K] bool, ``keypoint`` [N,K] int64, ``cell_yx``
     [N,K,2] float (grid cell), ``offsets`` [N,K,2] (the short offset of the candidate's
-    keypoint at its cell, pixels)."""
+    keypoint at its cell, pixels), ``index`` [N,K] (flat scan index); ``queue``: the heap
+    still to be applied (``candidates.Queue``, see ``queue_order``) or None."""
 
     valid: gs.Variable
     keypoint: gs.Variable
     cell_yx: gs.Variable
     offsets: gs.Variable
+    index: gs.Variable
+    queue: Queue | None = None
 
 
 def setup(gb: GraphBuilder, grid: Grid, settings: MultiPoseSettings, heads: dict, threshold,
@@ -45,8 +49,8 @@ def setup(gb: GraphBuilder, grid: Grid, settings: MultiPoseSettings, heads: dict
     heatmaps, short, mid, heat = head_tables(gb, batch.per_image, grid.w, clipped,
                                              heads["short_offsets"], heads["displacements"],
                                              heat_values, len(corners) > 1, finite)
-    index, valid, k, m = build_part_with_score_queue(gb, heatmaps, threshold, grid.h, grid.w,
-                                                     grid.k, grid.m, settings)
+    index, valid, k, m, queue = build_part_with_score_queue(
+        gb, heatmaps, threshold, grid.h, grid.w, grid.k, grid.m, settings)
     ctx = Context(grid, settings, corners, batch, short, mid, heat, k, m,
                   edge_channels(settings.coral_release))
     keypoint, cell_yx = part_of_index(gb, index, grid.w)
@@ -55,4 +59,4 @@ def setup(gb: GraphBuilder, grid: Grid, settings: MultiPoseSettings, heads: dict
     offsets = lookup(gb, short, gb.reshape(cell_yx, [-1, 2], "roots/cells"), base, 2,
                      "roots/short")
     offsets = gb.reshape(offsets, batch_shape(gb, batch, 2), "roots/short_offsets")
-    return ctx, Roots(valid, keypoint, cell_yx, offsets)
+    return ctx, Roots(valid, keypoint, cell_yx, offsets, index, queue)

@@ -10,6 +10,7 @@ from onnxpose.decoder.multi_pose.candidates import is_root_keypoint, logit
 from onnxpose.decoder.multi_pose.context import (Context, Grid, batch_shape, row_offsets,
                                                  upper_bounds)
 from onnxpose.decoder.multi_pose.head_tables import by_root_keypoint, lookup, per_keypoint
+from onnxpose.decoder.multi_pose.queue_order import in_queue_order
 from onnxpose.decoder.multi_pose.root_nms import accepted_roots
 from onnxpose.decoder.multi_pose.scoring import instance_score, pack_poses, poses_tensor, select
 from onnxpose.decoder.multi_pose.setup import setup
@@ -79,6 +80,10 @@ def decode_multiple_poses_tfjs(gb: GraphBuilder, grid: Grid, settings: MultiPose
                                  "score/keypoint_scores")
 
     base = gb.cast(gb.unsqueeze(roots.valid, [-1], "nms/base_3d"), np.float32, "nms/base")
+    if roots.queue is not None:          # the heap's tie order, where it changes the poses
+        points, root_points, keypoint, keypoint_scores, base = in_queue_order(
+            gb, ctx, roots, points, root_points, base, squared_radius,
+            [points, root_points, keypoint, keypoint_scores, base])
     keep = accepted_roots(gb, ctx, points, root_points, keypoint, base, squared_radius)
     rank = gb.range_(gb.scalar(0, np.int64), gb.squeeze(ctx.k, [0], "poses/k"),
                      gb.scalar(1, np.int64), "poses/rank")
