@@ -94,11 +94,14 @@ def decode_multiple_poses_coral(gb: GraphBuilder, grid: Grid, settings: MultiPos
     good = gb.greater_or_equal(instance, np.float32(settings.score_threshold), "nms/score_ok")
     base = gb.cast(gb.unsqueeze(gb.logical_and(roots.valid, good, "nms/base_mask"), [-1],
                                 "nms/base_3d"), np.float32, "nms/base")
+    close = start = None
     if roots.queue is not None:          # the heap's tie order, where it changes the poses
-        points, root_points, keypoint, keypoint_scores, instance, base = in_queue_order(
+        ordered = in_queue_order(
             gb, ctx, roots, points, root_points, base, squared_radius,
             [points, root_points, keypoint, keypoint_scores, instance, base], instance)
-    keep = accepted_roots(gb, ctx, points, root_points, keypoint, base, squared_radius)
+        (points, root_points, keypoint, keypoint_scores, instance, base), close, start = ordered
+    keep = accepted_roots(gb, ctx, points, root_points, keypoint, base, squared_radius, close,
+                          start)
     return soft_keypoint_nms(gb, ctx, poses_tensor(gb, points, keypoint_scores), instance, keep,
                              squared_radius)
 

@@ -28,10 +28,14 @@ alike too, and every accepted pose keeps its order except within a group, where 
 shows only as said. (The numpy references decode in the heap's order directly.)
 
 The candidates are then permuted into the heap's order (``order``), together with
-everything already computed per candidate, and the NMS runs again.
+everything already computed per candidate and the closeness of every pair, and the NMS
+runs again, from the scan order's answer permuted alike: that is its answer unless
+acceptance depends on the order, so one pass confirms it.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,9 +44,18 @@ from onnxpose.decoder.multi_pose.root_nms import close_to_poses, greedy_accept, 
 from onnxpose.decoder.ops import GraphBuilder
 
 
+class QueueOrder(NamedTuple):
+    """What ``in_queue_order`` gives, all in the heap's pop order."""
+
+    rows: list          # the rows asked for, permuted
+    close: object       # close_to_poses [N,K,K] bool, rows and columns permuted
+    accepted: object    # the scan-order NMS's accepted candidates [N,K,1] float, permuted
+
+
 def in_queue_order(gb: GraphBuilder, ctx: Context, roots, points, root_points, base,
-                   squared_radius, rows: list, instance=None) -> list:
-    """``rows`` (tensors [N,K,...] in scan tie order) in the heap's pop order.
+                   squared_radius, rows: list, instance=None) -> QueueOrder:
+    """``rows`` (tensors [N,K,...] in scan tie order) in the heap's pop order, with what the
+    NMS in that order can start from (``QueueOrder``).
 
     ``roots``: the ``setup.Roots`` (with its ``queue``); ``points`` [N,K,17,2] and
     ``root_points`` [N,K,2]: the walked poses and roots; ``base`` [N,K,1] float: the
@@ -58,9 +71,24 @@ def in_queue_order(gb: GraphBuilder, ctx: Context, roots, points, root_points, b
     popped, taken = queue.replay(gb, queue.scores, queue.is_candidate, queue.count, ctx.k,
                                  queue.size, "candidates/heap", asked,
                                  (queue.best, roots.index))                # [N,K] flat
-    at = gb.unsqueeze(order(qb, ctx, roots.index, popped, taken), [-1], "queue/at")
-    return [qb.op("GatherND", [row, at], f"row{i}", {"batch_dims": 1})
-            for i, row in enumerate(rows)]
+    at = order(qb, ctx, roots.index, popped, taken)                          # [N,K]
+    permuted = [permute_rows(qb, row, at, f"row{i}") for i, row in enumerate(rows)]
+    return QueueOrder(permuted, permute_pairs(qb, close, at, "close"),
+                      permute_rows(qb, accepted, at, "accepted"))
+
+
+def permute_rows(gb: GraphBuilder, row, at, name):
+    """``row`` [N,K,...] with row i taken from row ``at`` [N,K] int64 i, per image."""
+    return gb.op("GatherND", [row, gb.unsqueeze(at, [-1], f"{name}_at")], name,
+                 {"batch_dims": 1})
+
+
+def permute_pairs(gb: GraphBuilder, pairs, at, name):
+    """``pairs`` [N,K,K] with rows and columns both permuted by ``at`` [N,K] int64."""
+    rows = permute_rows(gb, pairs, at, f"{name}_rows")
+    columns = gb.op("Expand", [gb.unsqueeze(at, [1], f"{name}_at_j"),
+                               gb.op("Shape", [pairs], f"{name}_shape")], f"{name}_columns")
+    return gb.gather_elements(rows, columns, 2, name)
 
 
 def pops_asked(gb: GraphBuilder, ctx: Context, roots, close, base, accepted, instance):
@@ -72,8 +100,10 @@ def pops_asked(gb: GraphBuilder, ctx: Context, roots, close, base, accepted, ins
     tied = gb.logical_and(gb.equal(score_i, score_j, "equal_score"),
                           earlier(gb, ctx.k, "before"), "tied")               # [N,i,j], j < i
     higher = gb.greater(score_j, score_i, "higher")
-    depends = acceptance_depends(gb, ctx, tied, higher, close, base, accepted)
-    shows = order_shows(gb, ctx, tied, accepted, instance)
+    is_accepted = gb.greater(accepted, np.float32(0.5), "is_accepted")         # [N,K,1]
+    accepted_j = gb.transpose(is_accepted, [0, 2, 1], "accepted_j")            # [N,1,K]
+    depends = acceptance_depends(gb, ctx, tied, higher, close, base, accepted_j)
+    shows = order_shows(gb, ctx, tied, accepted, is_accepted, accepted_j, instance)
     # a group's end: the candidates at least as good as it (scan tie order is best first)
     group_end = gb.reduce_sum(gb.cast(gb.greater_or_equal(score_j, score_i, "at_least"),
                                       np.float32, "at_least_f"), [2], "group_end",
@@ -86,13 +116,13 @@ def pops_asked(gb: GraphBuilder, ctx: Context, roots, close, base, accepted, ins
     return gb.cast(asked, np.int64, "asked")
 
 
-def acceptance_depends(gb: GraphBuilder, ctx: Context, tied, higher, close, base, accepted):
+def acceptance_depends(gb: GraphBuilder, ctx: Context, tied, higher, close, base,
+                       accepted_j):
     """[N,K,K] bool: tied candidates i, j (``tied``) whose acceptance can depend on their
     order: both free (valid roots that no accepted candidate of a higher score, ``higher``
-    [N,K,K], suppresses) and close either way, before the cap is full."""
-    is_accepted = gb.greater(accepted, np.float32(0.5), "is_accepted")         # [N,K,1]
-    higher = gb.logical_and(higher, gb.transpose(is_accepted, [0, 2, 1], "accepted_j"),
-                            "higher_accepted")
+    [N,K,K], suppresses) and close either way, before the cap is full. ``accepted_j``
+    [N,1,K] bool: the candidates accepted in scan tie order."""
+    higher = gb.logical_and(higher, accepted_j, "higher_accepted")
     blocked = gb.reduce_max(gb.cast(gb.logical_and(close, higher, "blocks"), np.float32,
                                     "blocks_f"), [2], "blocked", keepdims=True)  # [N,K,1]
     free = gb.logical_and(gb.greater(base, np.float32(0.5), "is_base"),
@@ -107,16 +137,17 @@ def acceptance_depends(gb: GraphBuilder, ctx: Context, tied, higher, close, base
                           gb.logical_and(both_free, near, "free_near"), "acceptance_depends")
 
 
-def order_shows(gb: GraphBuilder, ctx: Context, tied, accepted, instance):
+def order_shows(gb: GraphBuilder, ctx: Context, tied, accepted, is_accepted, accepted_j,
+                instance):
     """[N,K,K] bool: tied candidates i, j both accepted whose order shows in the output: the
     earlier one j among the first max_poses accepted and, for Coral (``instance`` [N,K]
-    not None: poses sorted by instance score), equal instance scores or i past the cap."""
+    not None: poses sorted by instance score), equal instance scores or i past the cap.
+    ``accepted`` [N,K,1] float, ``is_accepted`` [N,K,1] and ``accepted_j`` [N,1,K] bool:
+    the candidates accepted in scan tie order."""
     cap = np.float32(ctx.settings.max_poses)
-    is_accepted = gb.greater(accepted, np.float32(0.5), "accepted_i")          # [N,K,1]
     rank = gb.cumsum(gb.squeeze(accepted, [2], "accepted_2d"), 1, "accepted_rank")   # [N,K]
     j_shown = gb.less_or_equal(gb.unsqueeze(rank, [1], "rank_j"), cap, "j_shown")
-    both = gb.logical_and(is_accepted, gb.transpose(is_accepted, [0, 2, 1], "accepted_j_"),
-                          "both_accepted_")
+    both = gb.logical_and(is_accepted, accepted_j, "both_accepted_")
     shows = gb.logical_and(gb.logical_and(tied, j_shown, "tied_shown"), both, "both_accepted")
     if instance is None:            # TF.js: poses in decoding order, scored against earlier
         return shows

@@ -10,7 +10,9 @@ nothing changes: at least one (the third, which usually finds the fixed point;
 a pass at the fixed point changes nothing), never more than K + 1. (The Loop
 never runs zero times: OpenVINO 2025.4, the one inside onnxruntime's OpenVINO
 EP, returns an empty tensor from a Loop whose condition starts false.) The
-first ``max_poses`` accepted candidates are kept.
+first ``max_poses`` accepted candidates are kept. The passes may start from any guess
+(``start``) instead of ``base``: the argument below does not depend on the start, and from
+the answer itself one pass finds nothing to change.
 
 Without control flow (``control_flow`` none) exactly K passes run, K the static
 number of candidates. That they reach the fixed point: the suppression matrix is
@@ -72,13 +74,15 @@ def greedy_pass(gb: GraphBuilder, suppression, base, accepted, name):
     return updated, gb.greater(change, gb.scalar(0.5, np.float32), f"{name}/changed")
 
 
-def greedy_accept(gb: GraphBuilder, ctx: Context, suppression, base, unrolled: int = 2):
+def greedy_accept(gb: GraphBuilder, ctx: Context, suppression, base, unrolled: int = 2,
+                  start=None):
     """Fixed point of ``accepted = base & !(suppression @ accepted)``: [N,K,1] float.
 
-    ``unrolled`` passes run as plain nodes; a ``Loop`` (its body built by its own
+    The passes start from ``start`` ([N,K,1] float, a guess of the answer; default
+    ``base``); ``unrolled`` passes run as plain nodes; a ``Loop`` (its body built by its own
     builder) runs the further passes, at least one, until one changes nothing.
     """
-    accepted = base
+    accepted = base if start is None else start
     if ctx.settings.control_flow == "none":
         # K passes (static K): pass p settles candidate p (see the module docstring)
         for i in range(ctx.grid.k):
@@ -104,8 +108,12 @@ def keep_first(gb: GraphBuilder, ctx: Context, accepted):
 
 
 def accepted_roots(gb: GraphBuilder, ctx: Context, points, root_points, keypoint, base,
-                   squared_radius):
+                   squared_radius, close=None, start=None):
     """The greedy NMS as a whole: the kept candidates [N,K] bool (``keypoint`` [N,K]: each
-    candidate's keypoint)."""
-    suppression = within_nms_radius(gb, ctx, points, root_points, keypoint, squared_radius)
-    return keep_first(gb, ctx, greedy_accept(gb, ctx, suppression, base))
+    candidate's keypoint). ``close``: ``close_to_poses`` if already computed; ``start``: a
+    guess of the accepted candidates [N,K,1] float (its passes then start there, none
+    unrolled)."""
+    suppression = within_nms_radius(gb, ctx, points, root_points, keypoint, squared_radius,
+                                    close)
+    unrolled = 2 if start is None else 0
+    return keep_first(gb, ctx, greedy_accept(gb, ctx, suppression, base, unrolled, start))

@@ -80,11 +80,13 @@ def decode_multiple_poses_tfjs(gb: GraphBuilder, grid: Grid, settings: MultiPose
                                  "score/keypoint_scores")
 
     base = gb.cast(gb.unsqueeze(roots.valid, [-1], "nms/base_3d"), np.float32, "nms/base")
+    close = start = None
     if roots.queue is not None:          # the heap's tie order, where it changes the poses
-        points, root_points, keypoint, keypoint_scores, base = in_queue_order(
-            gb, ctx, roots, points, root_points, base, squared_radius,
-            [points, root_points, keypoint, keypoint_scores, base])
-    keep = accepted_roots(gb, ctx, points, root_points, keypoint, base, squared_radius)
+        ordered = in_queue_order(gb, ctx, roots, points, root_points, base, squared_radius,
+                                 [points, root_points, keypoint, keypoint_scores, base])
+        (points, root_points, keypoint, keypoint_scores, base), close, start = ordered
+    keep = accepted_roots(gb, ctx, points, root_points, keypoint, base, squared_radius, close,
+                          start)
     rank = gb.range_(gb.scalar(0, np.int64), gb.squeeze(ctx.k, [0], "poses/k"),
                      gb.scalar(1, np.int64), "poses/rank")
     decode_order = gb.neg(gb.cast(rank, np.float32, "poses/rank_f"), "poses/decode_order")
