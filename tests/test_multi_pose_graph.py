@@ -221,14 +221,18 @@ def test_graph_matches_reference_property(seed, preset, max_poses, candidates, r
 # -- batch, empty heads, model properties ------------------------------------------------------
 
 @pytest.mark.parametrize("preset", ["coral", "tfjs"])
-def test_batch_equals_one_by_one(preset):
-    heads = synthetic_heads(8, batch=3, people=(1, 6))
-    settings = MultiPoseSettings.for_preset(preset)
-    batched = run_graph(settings, heads)
-    for i in range(3):
-        single = run_graph(settings, [h[i:i + 1] for h in heads])
-        for b, s in zip(batched, single):
-            np.testing.assert_allclose(b[i:i + 1], s, rtol=0, atol=1e-5)
+@pytest.mark.parametrize("tie_order", ["scan", "heap"])
+def test_batch_equals_one_by_one(preset, tie_order):
+    """Bit for bit: an image decodes alike alone and anywhere in a batch. (Instance scores
+    summed by ReduceSum were 1 ulp apart in about half of these images, in their order of
+    adding: onnxruntime's differs between rows of one batch.)"""
+    settings = MultiPoseSettings.for_preset(preset, tie_order=tie_order)
+    for heads in (synthetic_heads(8, batch=4, people=(1, 6)), random_heads(3, batch=4)):
+        batched = run_graph(settings, heads)
+        for i in range(4):
+            single = run_graph(settings, [h[i:i + 1] for h in heads])
+            for b, s in zip(batched, single):
+                np.testing.assert_array_equal(b[i:i + 1], s)
 
 
 @pytest.mark.parametrize("preset", ["coral", "tfjs"])

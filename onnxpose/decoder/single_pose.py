@@ -31,6 +31,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from onnxpose.decoder.ops import GraphBuilder
+from onnxpose.decoder.ordered_sum import summed
 from onnxpose.spec import SinglePoseSettings, single_pose_outputs
 from onnxpose.keypoints import NUM_KEYPOINTS
 
@@ -123,7 +124,9 @@ def append_single_pose_decoder(graph: gs.Graph, heatmaps: gs.Variable, short_off
         outputs = [b.unsqueeze(keypoints, [1], names[0])]
     else:
         keypoints = b.concat([y, x, scores], axis=2, name=names[0])
-        outputs = [keypoints, b.reduce_mean(scores, [1, 2], names[1])]
+        total = summed(b, b.squeeze(scores, [2], "scores_2d"), NUM_KEYPOINTS, False,
+                       "pose_score_sum")
+        outputs = [keypoints, b.div(total, np.float32(NUM_KEYPOINTS), names[1])]
     for name, tensor in zip(names, outputs):
         tensor.name = name  # the spec's output names, without the prefix
     return dict(zip(names, outputs))

@@ -37,6 +37,7 @@ tfjs.traverse_to_target_keypoint            decode_pose_tfjs.traverse_to_target_
 tfjs.strided_index_near_point               strided_index.strided_index_near_point
 root_nms.within_nms_radius, greedy_accept   keypoint_nms.within_nms_radius
 scoring.instance_score                      instance_score.instance_score
+decoder.ordered_sum.summed                  soft_keypoint_nms.summed_in_decreasing_order
 coral.soft_keypoint_nms                     soft_keypoint_nms.soft_keypoint_nms
 scoring.pack_poses                          pack_poses.pack_poses
 ==========================================  ==============================================

@@ -14,6 +14,7 @@ from onnxpose.decoder.multi_pose.scoring import instance_score, pack_poses, pose
 from onnxpose.decoder.multi_pose.setup import setup
 from onnxpose.decoder.multi_pose.walk import walk
 from onnxpose.decoder.ops import GraphBuilder
+from onnxpose.decoder.ordered_sum import summed
 from onnxpose.keypoints import NUM_KEYPOINTS
 from onnxpose.spec import MultiPoseSettings
 
@@ -89,7 +90,8 @@ def decode_multiple_poses_coral(gb: GraphBuilder, grid: Grid, settings: MultiPos
     logits = sample_bilinear(gb, flat, ctx.heat, heat_base, 1, 1, "score/sample")
     logits = gb.reshape(logits, batch_shape(gb, ctx.batch, K17), "score/logits")
     keypoint_scores = gb.sigmoid(logits, "score/keypoint_scores")
-    instance = gb.reduce_mean(keypoint_scores, [-1], "score/instance")
+    instance = gb.div(summed(gb, keypoint_scores, K17, True, "score/sum"), np.float32(K17),
+                      "score/instance")
 
     good = gb.greater_or_equal(instance, np.float32(settings.score_threshold), "nms/score_ok")
     base = gb.cast(gb.unsqueeze(gb.logical_and(roots.valid, good, "nms/base_mask"), [-1],
@@ -112,7 +114,7 @@ def soft_keypoint_nms(gb: GraphBuilder, ctx: Context, poses, instance, keep, squ
     by_instance, (poses, instance) = select(
         gb, ctx, instance, keep, [(poses, [K17, 3]), (instance, [])],
         row_offsets(gb, ctx.batch, ctx.k, "batch/candidate_rows"), "by_instance")
-    rescored = instance_score(gb, ctx, poses, by_instance, squared_radius, "rescore")
+    rescored = instance_score(gb, ctx, poses, by_instance, squared_radius, True, "rescore")
     still_good = gb.greater_or_equal(rescored, np.float32(ctx.settings.score_threshold),
                                      "final/score_ok")
     mask = gb.logical_and(by_instance, still_good, "final/mask")

@@ -8,6 +8,7 @@ import numpy as np
 
 from onnxpose.decoder.multi_pose.context import Context, earlier
 from onnxpose.decoder.ops import GraphBuilder
+from onnxpose.decoder.ordered_sum import summed
 from onnxpose.keypoints import NUM_KEYPOINTS
 
 K17 = NUM_KEYPOINTS
@@ -27,8 +28,10 @@ def select(gb: GraphBuilder, ctx: Context, key, mask, tensors, batch_rows, name)
     return gb.gather_elements(mask, order, 1, f"{name}/mask"), picked
 
 
-def instance_score(gb: GraphBuilder, ctx: Context, poses, valid, squared_radius, name):
-    """Sum of keypoint scores not within the radius of an earlier valid pose, / 17: [N,m]."""
+def instance_score(gb: GraphBuilder, ctx: Context, poses, valid, squared_radius, decreasing,
+                   name):
+    """Sum of keypoint scores not within the radius of an earlier valid pose, / 17: [N,m];
+    added in decreasing order (Coral) or keypoint order (TF.js), see ``ordered_sum``."""
     points, scores = gb.split(poses, [2, 1], -1, f"{name}/split")
     delta = gb.sub(gb.unsqueeze(points, [2], f"{name}/points_i"),
                    gb.unsqueeze(points, [1], f"{name}/points_j"), f"{name}/delta")
@@ -43,7 +46,7 @@ def instance_score(gb: GraphBuilder, ctx: Context, poses, valid, squared_radius,
     hidden = gb.reduce_max(hidden, [2], f"{name}/hidden")                    # [N, i, 17]
     counted = gb.mul(gb.squeeze(scores, [3], f"{name}/scores"),
                      gb.sub(np.float32(1), hidden, f"{name}/visible"), f"{name}/counted")
-    return gb.div(gb.reduce_sum(counted, [-1], f"{name}/sum"), np.float32(K17),
+    return gb.div(summed(gb, counted, K17, decreasing, f"{name}/sum"), np.float32(K17),
                   f"{name}/score")
 
 

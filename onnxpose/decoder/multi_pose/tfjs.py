@@ -93,5 +93,5 @@ def decode_multiple_poses_tfjs(gb: GraphBuilder, grid: Grid, settings: MultiPose
     kept, (poses,) = select(gb, ctx, decode_order, keep,
                             [(poses_tensor(gb, points, keypoint_scores), [K17, 3])],
                             row_offsets(gb, ctx.batch, ctx.k, "batch/candidate_rows"), "kept")
-    pose_scores = instance_score(gb, ctx, poses, kept, squared_radius, "instance")
+    pose_scores = instance_score(gb, ctx, poses, kept, squared_radius, False, "instance")
     return pack_poses(gb, ctx, poses, pose_scores, kept, np.float32(1))
