@@ -123,3 +123,21 @@ def test_the_photo_replays_no_pop_though_its_heap_order_differs(built_multi, ref
     sess = session(settings, asked_output=True)
     assert matches_reference(sess, settings, photo)
     assert sess.run([ASKED], dict(zip(HEAD_NAMES, photo)))[0].tolist() == [0]
+
+
+@pytest.mark.parametrize("preset", ["coral", "tfjs"])
+def test_the_growth_benchmarks_worst_case_needs_the_whole_replay(preset):
+    """``tied_candidate_heads`` (benchmarks/multi_pose_growth.py's heap worst case): every
+    image asks for all its pops, and the graph still decodes like the heap reference (whose
+    order differs from scan order there)."""
+    from onnxpose.bench.multi_pose_bench import tied_candidate_heads
+    settings = heap_settings(preset, 10 if preset == "coral" else 5)
+    sess = session(settings, asked_output=True)
+    for count in (10, 40):
+        head_set = list(tied_candidate_heads(count, GRID, batch=2, seed=count))
+        assert sess.run([ASKED], dict(zip(HEAD_NAMES, head_set)))[0].tolist() == [count] * 2
+        assert matches_reference(sess, settings, head_set)
+        threshold = (coral_logodds(settings.score_threshold) if preset == "coral" else 0.0)
+        orders = [build_part_with_score_queue(head_set[0][0], threshold, 1, 10 ** 6, order)
+                  for order in ("heap", "scan")]
+        assert orders[0] != orders[1]

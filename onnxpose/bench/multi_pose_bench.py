@@ -5,7 +5,8 @@
   ``MultiPoseSettings(coral_release="frogfish", tie_order="heap")``);
 * ``candidate_heads``: synthetic heads with exactly C candidates (local maxima above both
   presets' thresholds) per image, on any grid, with ties among the peak scores (as quantized
-  heads have), so the heap tie orders have work to do;
+  heads have), so the heap tie orders have work to do; ``tied_candidate_heads``: the heap
+  orders' worst case (every image needs the whole replay);
 * runners for decoder-only models, the TFLite interpreter + numpy multi-pose decoding,
   and the real TF.js ``decodeMultiplePoses`` timed inside node;
 * ``decoder_part``: a built model cut at the raw model's outputs (the heads as the backbone
@@ -87,6 +88,37 @@ def candidate_heads(count: int, grid: tuple[int, int], batch: int = 1, seed: int
     found = count_candidates(heatmaps, 0.0)
     if not (found == count).all():
         raise AssertionError(f"synthetic heads: {found} candidates, expected {count}")
+    return heatmaps, short, disp
+
+
+def tied_candidate_heads(count: int, grid: tuple[int, int], batch: int = 1, seed: int = 0):
+    """The heap orders' worst case: heads like ``candidate_heads`` with exactly ``count``
+    candidates per image, all tied and crowded, so that every image needs the heap's whole
+    replay (``queue_order``: two free tied candidates close to each other).
+
+    The candidates fill random even cells 17 keypoints at a time (the last cell with the
+    rest), all at the top peak level; offsets and displacements are zero, so every pose
+    lies on its root cell and the candidates of one cell are close to each other's poses.
+    """
+    h, w = grid
+    rng = np.random.default_rng(seed)
+    ys, xs = np.arange(0, h, 2), np.arange(0, w, 2)
+    cells = -(-count // NUM_KEYPOINTS)
+    if cells > len(ys) * len(xs):
+        raise ValueError(f"a {h}x{w} grid holds at most {len(ys) * len(xs) * NUM_KEYPOINTS} "
+                         f"such candidates, not {count}")
+    heatmaps = np.empty((batch, h, w, NUM_KEYPOINTS), np.float32)
+    for i in range(batch):
+        heatmaps[i] = BACKGROUND + rng.uniform(0, 0.5, (h, w, NUM_KEYPOINTS))
+        for n, cell in enumerate(rng.choice(len(ys) * len(xs), size=cells, replace=False)):
+            y, x = divmod(int(cell), len(xs))
+            heatmaps[i, ys[y], xs[x], :min(NUM_KEYPOINTS, count - n * NUM_KEYPOINTS)] = \
+                PEAK_LEVELS[-1]
+    short = np.zeros((batch, h, w, 2 * NUM_KEYPOINTS), np.float32)
+    disp = np.zeros((batch, h, w, 4 * NUM_EDGES), np.float32)
+    found = count_candidates(heatmaps, 0.0)
+    if not (found == count).all():
+        raise AssertionError(f"tied heads: {found} candidates, expected {count}")
     return heatmaps, short, disp
 
 
