@@ -142,27 +142,41 @@ def section(label: str) -> str:
         lines += ["", f"`multi_pose_growth.py` ([`multi_pose_growth.json`](results/{label}/"
                   f"multi_pose_growth.json), {growth['created']}; command `{growth['command']}`): "
                   f"{'no curve grows faster than linearly' if growth['check']['ok'] else 'superlinear: ' + '; '.join(growth['check']['violations'])}.",
-                  "", "Candidates: r = cost per candidate from 64 to 256 over the cost per "
+                  "", "Candidates: typical heads (`candidate_heads`) and the heap orders' worst "
+                  "case (`tied_candidate_heads`: all tied and crowded, the whole replay "
+                  "needed); r = cost per candidate from 64 to 256 over the cost per "
                   "candidate from 0 to 64 (checked: r ≤ "
-                  f"{growth['max_slope_ratio']}); p = the exponent of a power law fitted "
+                  f"{growth['max_slope_ratio']} on the worst case, and on the typical heads for "
+                  "the scan orders; a heap order's typical curve must stay within "
+                  f"{growth.get('max_over_worst', '—')}x its worst case); p = the exponent of a "
+                  "power law fitted "
                   f"(log-log) to the decode time over the grid and the batch (checked: p ≤ "
                   f"{growth['max_exponent']}); the per-candidate cost is the slope of a line over "
                   "0-256 candidates.", "",
-                  "| preset | decoder alone at 0 / 64 / 256 candidates | r | p: grid | p: batch "
-                  "| per candidate | heap replay per candidate |",
+                  "| preset | decoder alone at 0 / 64 / 256 candidates: typical; worst case "
+                  "| r: typical; worst | p: grid | p: batch "
+                  "| per candidate: typical; worst | heap replay per candidate: typical; worst |",
                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for preset, pc in growth["per_candidate"].items():
             fits = {curve: growth["fits"][curve][preset] for curve in growth["fits"]}
-            curve = growth["curves"]["candidates"][preset]
-            at = dict(zip(curve["x"], curve["ms"]))
+            at = dict(zip(growth["curves"]["candidates"][preset]["x"],
+                          growth["curves"]["candidates"][preset]["ms"]))
+            worst = dict(zip(growth["curves"]["candidates_tied"][preset]["x"],
+                             growth["curves"]["candidates_tied"][preset]["ms"]))
             extra = pc.get("heap_extra_ms_per_candidate")
-            r = fits["candidates"]["slope_ratio"]
-            lines.append(f"| `{preset}` | {ms(at[0])} / {ms(at[64])} / {ms(at[256])} ms | "
-                         f"{r:.2f} | {fits['grid']['exponent']:.2f} | "
+            worst_extra = pc.get("worst_case_heap_extra_ms_per_candidate")
+            lines.append(f"| `{preset}` | {ms(at[0])} / {ms(at[64])} / {ms(at[256])}; "
+                         f"{ms(worst[0])} / {ms(worst[64])} / {ms(worst[256])} ms | "
+                         f"{fits['candidates']['slope_ratio']:.2f}; "
+                         f"{fits['candidates_tied']['slope_ratio']:.2f} | "
+                         f"{fits['grid']['exponent']:.2f} | "
                          f"{fits['batch']['exponent']:.2f} | "
-                         f"{1000 * pc['slope_ms_per_candidate']:.1f} µs | "
-                         + (f"{1000 * extra:.1f} µs |" if extra is not None else "— |"))
+                         f"{1000 * pc['slope_ms_per_candidate']:.1f}; "
+                         f"{1000 * pc['worst_case_slope_ms_per_candidate']:.1f} µs | "
+                         + (f"{1000 * extra:.1f}; {1000 * worst_extra:.1f} µs |"
+                            if extra is not None else "— |"))
         lines += ["", f"![growth](results/{label}/multi_pose_growth.png)"]
+    lines += stages_lines(folder, label)
     peers_file = folder / "multi_pose_peers.json"
     if peers_file.exists():
         peers = json.loads(peers_file.read_text())
@@ -182,6 +196,28 @@ def session_sets(result: dict) -> int:
         return int(result["sessions"])
     words = result.get("command", "").split()
     return int(words[words.index("--sessions") + 1]) if "--sessions" in words else 1
+
+
+def stages_lines(folder: Path, label: str) -> list[str]:
+    """The stage costs of ``multi_pose_stages.json`` (``multi_pose_stages.py``)."""
+    path = folder / "multi_pose_stages.json"
+    if not path.exists():
+        return []
+    run = json.loads(path.read_text())
+    stages = ["candidates", "walk", "heap check", "heap replay", "nms", "scoring"]
+    lines = ["", f"`multi_pose_stages.py` ([`multi_pose_stages.json`](results/{label}/"
+             f"multi_pose_stages.json), {run['created']}, median of {run['runs']} runs, batch 1, "
+             f"one thread, CPU; command `{run['command']}`): the decoder-only model cut after "
+             "each stage; a stage's cost is its cut's median minus the cut before it (noise "
+             "can make a small one negative)."]
+    for count, per_preset in run["stages"].items():
+        lines += ["", f"| {count} synthetic candidates | " + " | ".join(stages) + " | total |",
+                  "| --- |" + " ---: |" * (len(stages) + 1)]
+        for preset, row in per_preset.items():
+            lines.append(f"| `{preset}` | " + " | ".join(
+                ms(row["stage_ms"].get(stage)) for stage in stages)
+                + f" | {ms(row['total_ms'])} ms |")
+    return lines + ["", f"![stages](results/{label}/multi_pose_stages.png)"]
 
 
 def revision_lines(folder: Path, label: str) -> list[str]:
